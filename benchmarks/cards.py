@@ -1,0 +1,263 @@
+"""Dataset cards: the YAML files in ``datasets/`` that say what a dataset is and how to load it.
+
+A card pins every file by sha256, so a score always refers to known bytes. Cards are parsed
+into pydantic models with ``extra="forbid"``: a misspelt key is an error naming the file, the
+line and the field path, never a silently ignored setting (lm-eval's failure mode).
+
+Pinning rule: ``sha256`` may be null only in a card that says ``pinned: false``. That is for
+data the harness cannot ship or reach (e.g. a Hugging Face dataset the user exports to CSV):
+the loader then records the hash it actually read, so results still name their bytes.
+
+Example:
+    >>> card = load_card("scifact")
+    >>> card.splits["test"]["qrels"].path
+    'scifact/qrels/test.tsv'
+"""
+from __future__ import annotations
+
+import codecs
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_serializer)
+
+from benchmarks.card_yaml import compose, describe, error_line
+from benchmarks.datapath import REPO_ROOT
+from benchmarks.errors import ConfigError
+
+Format = Literal["beir", "llamaindex-json", "csv-qa"]
+# The files each format needs per split, by role.
+ROLES: dict[str, tuple[str, ...]] = {
+    "beir": ("corpus", "queries", "qrels"),
+    "llamaindex-json": ("data",),
+    "csv-qa": ("data",),
+}
+CSV_ONLY_OPTIONS = ("on_bad_row", "columns", "encoding")
+ENV_VAR = "HARNESS_DATASETS_DIR"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FileRef(_Strict):
+    path: str = Field(description="relative to a data-path folder, e.g. scifact/corpus.jsonl")
+    sha256: str | None = Field(description="64 lowercase hex digits; null only with pinned: false")
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        if not v.strip() or Path(v).is_absolute():
+            raise ValueError("must be a non-empty path relative to a data-path folder")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) != 64 or any(c not in "0123456789abcdef" for c in v)):
+            raise ValueError("must be 64 lowercase hex digits (the output of sha256sum FILE) or null")
+        return v
+
+
+class SplitFiles(_Strict):
+    """A split's files by role: corpus/queries/qrels for beir, data for the one-file formats."""
+
+    corpus: FileRef | None = None
+    queries: FileRef | None = None
+    qrels: FileRef | None = None
+    data: FileRef | None = None
+
+    def roles(self) -> dict[str, FileRef]:
+        return {role: ref for role in ("corpus", "queries", "qrels", "data") if (ref := getattr(self, role))}
+
+    def __getitem__(self, role: str) -> FileRef:
+        return self.roles()[role]
+
+    @model_serializer(mode="wrap")
+    def _drop_unused(self, handler: Any) -> dict[str, Any]:
+        # Records embed the card; roles a format does not use would only be noise there.
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+class Source(_Strict):
+    url: str | None = None
+    license: str | None = None
+    revision: str | None = None  # upstream commit/tag when there is one
+    # For data that is not shipped: the command that produces the file; "{data_dir}" is replaced
+    # by the first data-path folder. Its presence makes a missing file DataUnavailable.
+    get_command: str | None = None
+
+
+class Columns(_Strict):
+    """csv-qa header names; answer and title are optional (null = not in the file)."""
+
+    query: str = "Question"
+    passage: str = "Abstract"
+    answer: str | None = "Answer"
+    title: str | None = None
+
+
+class Options(_Strict):
+    dedupe: bool = False  # merge passages with identical normalized text, merging qrels
+    on_bad_row: Literal["fail", "skip"] = "fail"  # csv-qa only
+    columns: Columns = Columns()  # csv-qa only
+    encoding: str = "utf-8"  # csv-qa only; utf-8 also accepts a byte-order mark
+
+    @field_validator("encoding")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        try:
+            name = codecs.lookup(v).name
+        except LookupError:
+            raise ValueError(f"unknown text encoding {v!r} (try utf-8, utf-8-sig, latin-1, cp1252)") from None
+        if name.startswith(("utf-16", "utf-32")):
+            # The loader splits lines on the byte b"\n", which is not a line end in these.
+            raise ValueError(f"{v!r} is not supported; convert the file: iconv -f {v} -t utf-8")
+        return v
+
+
+class EvalSettings(_Strict):
+    relevance_level: int = Field(default=1, ge=1)  # minimum grade counted as relevant
+    ignore_identical_ids: bool = False  # BEIR's default is True; we keep it per dataset
+
+
+class DatasetCard(_Strict):
+    schema_: Literal["dataset/v1"] = Field(alias="schema")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    version: int = Field(ge=1)  # bump when files or preprocessing change
+    description: str
+    format: Format
+    source: Source = Source()
+    pinned: bool = True
+    splits: dict[str, SplitFiles] = Field(min_length=1)
+    options: Options = Options()
+    eval: EvalSettings = EvalSettings()
+
+    _card_file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def card_file(self) -> Path | None:
+        """The YAML file this card came from (None when built in code)."""
+        return self._card_file
+
+    @property
+    def card_label(self) -> str:
+        """How error messages name the card: repo-relative path when inside the repo."""
+        return display_path(self._card_file) if self._card_file else f"card {self.name!r}"
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _extra_checks(card: DatasetCard, file: Path | None) -> list[tuple[str, tuple[Any, ...], str, Any]]:
+    """Rules that span fields, as (kind, loc, message, value) like pydantic's errors."""
+    problems: list[tuple[str, tuple[Any, ...], str, Any]] = []
+    if file is not None and card.name != file.stem:
+        problems.append(("value", ("name",), f"must equal the file name stem {file.stem!r}", card.name))
+    roles = ROLES[card.format]
+    for split, split_files in card.splits.items():
+        files = split_files.roles()
+        for role in roles:
+            if role not in files:
+                problems.append(("missing", ("splits", split, role), "", ...))
+        for role, ref in files.items():
+            if role not in roles:
+                problems.append(("extra_forbidden", ("splits", split, role),
+                                 f"format {card.format} takes {', '.join(roles)}", ...))
+            elif ref.sha256 is None and card.pinned:
+                problems.append((
+                    "value", ("splits", split, role, "sha256"),
+                    "null, but the card is pinned; set the file's sha256 (sha256sum FILE), or set "
+                    "'pinned: false' at top level if the data is user-exported and cannot be pinned", ...,
+                ))
+    if card.format != "csv-qa":
+        for key in CSV_ONLY_OPTIONS:
+            if key in card.options.model_fields_set:
+                problems.append(("value", ("options", key),
+                                 f"applies only to format csv-qa, not {card.format}", ...))
+    return problems
+
+
+def parse_card(text: str, file: Path | None = None) -> DatasetCard:
+    """Parse card YAML text; every problem goes into one ConfigError naming file, line, field."""
+    label = display_path(file) if file else "<card text>"
+    node, data = compose(text, label)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label} must be a YAML mapping (schema, name, version, ...); "
+                          f"got {type(data).__name__}")
+    try:
+        card = DatasetCard.model_validate(data)
+        problems = _extra_checks(card, file)
+    except ValidationError as exc:
+        # pydantic's "Extra inputs are not permitted" adds nothing; describe() suggests keys.
+        problems = [(e["type"], tuple(e["loc"]),
+                     "" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "),
+                     e.get("input", ...)) for e in exc.errors()]
+    if problems:
+        lines = [describe(DatasetCard, kind, loc, msg, label, error_line(node, kind, loc), value)
+                 for kind, loc, msg, value in problems]
+        raise ConfigError(f"{len(lines)} problem(s) in dataset card {label}:\n  " + "\n  ".join(lines))
+    card._card_file = file
+    return card
+
+
+def card_dirs() -> list[Path]:
+    """``<repo>/datasets`` then the folders in ``$HARNESS_DATASETS_DIR`` (colon-separated)."""
+    dirs = [REPO_ROOT / "datasets"]
+    extra = os.environ.get(ENV_VAR, "")
+    dirs += [Path(e).resolve() for e in extra.split(os.pathsep) if e.strip()]
+    return [d for i, d in enumerate(dirs) if d not in dirs[:i]]
+
+
+def _card_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in card_dirs():
+        if not folder.is_dir():
+            continue
+        for file in sorted(folder.glob("*.yaml")):
+            if file.stem in found:
+                # Silent shadowing would make a score depend on $HARNESS_DATASETS_DIR order.
+                raise ConfigError(
+                    f"dataset card {file.stem!r} is defined twice: {found[file.stem]} and {file}; "
+                    f"rename one (the name must equal the file stem)"
+                )
+            found[file.stem] = file
+    return found
+
+
+def list_cards() -> list[str]:
+    """Names of all cards in the card folders, sorted."""
+    return sorted(_card_files())
+
+
+def load_card(name_or_path: str | Path) -> DatasetCard:
+    """Load a card by name (``scifact``) or by path (``my/cards/foo.yaml``)."""
+    text_arg = str(name_or_path)
+    if isinstance(name_or_path, Path) or text_arg.endswith((".yaml", ".yml")) or os.sep in text_arg:
+        file = Path(name_or_path)
+        if not file.is_file():
+            raise ConfigError(f"dataset card file {file} does not exist")
+    else:
+        files = _card_files()
+        if text_arg not in files:
+            close = difflib.get_close_matches(text_arg, sorted(files), n=3, cutoff=0.5)
+            known = ", ".join(sorted(files)) or "none"
+            hint = f"did you mean {', '.join(close)}?" if close else f"known: {known}"
+            dirs = ", ".join(str(d) for d in card_dirs())
+            raise ConfigError(
+                f"unknown dataset {text_arg!r}; {hint} (cards are read from {dirs}; "
+                f"add folders with {ENV_VAR})"
+            )
+        file = files[text_arg]
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"dataset card {file} is not UTF-8 (byte offset {exc.start})") from None
+    return parse_card(text, file)

@@ -1,0 +1,186 @@
+"""Command line: run suites, list what exists, rebuild the leaderboard, evaluate run files.
+
+Usage::
+
+    python harness.py --suite beir-scifact          # run a suite (same as: run --suite ...)
+    python harness.py list                          # suites, datasets, retrievers
+    python harness.py leaderboard                   # rebuild leaderboard.md from results/
+    python harness.py evaluate --qrels Q --run R --metrics ndcg@10,mrr@10 --format json
+    python harness.py validate                      # check every suite and dataset card
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from benchmarks.errors import HarnessError
+
+COMMANDS = ("run", "list", "leaderboard", "evaluate", "validate")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--results-dir", type=Path, default=Path("results"),
+                        help="where result records are written and read (default: results/)")
+    common.add_argument("--leaderboard", type=Path, default=Path("leaderboard.md"),
+                        help="leaderboard file to regenerate (default: leaderboard.md)")
+    common.add_argument("--quiet", action="store_true", help="no progress bars or per-row logs")
+
+    parser = argparse.ArgumentParser(
+        prog="harness.py",
+        description="Benchmark embedding retrievers and their fine-tunes on retrieval datasets; "
+        "write one result record per (suite, dataset, retriever) and a leaderboard with "
+        "confidence intervals and significance against the suite's baseline.",
+        epilog="With no command, '--suite NAME' runs that suite. Environment: HARNESS_DATA_PATH "
+        "(colon-separated data folders), HARNESS_CACHE_DIR (embeddings and trained artifacts).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run one or more suites (the default command)",
+                         description="Train what needs training, retrieve, evaluate, write records, "
+                         "regenerate the leaderboard. Exit 1 if any retriever failed, 2 on bad input.")
+    run.add_argument("--suite", action="append", required=True, metavar="NAME",
+                     help="suite name (benchmarks/suites/NAME.yaml) or path to a suite YAML; repeatable")
+    run.add_argument("--retriever", action="append", default=[], metavar="ROW",
+                     help="only this retriever row of the suite; repeatable")
+    run.add_argument("--dataset", action="append", default=[], metavar="NAME",
+                     help="only this dataset of the suite; repeatable")
+    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                     help="where encoders run (default: auto = cuda when available)")
+    run.add_argument("--retrain", action="store_true", help="train again even if a cached artifact exists")
+    run.add_argument("--limit-queries", type=int, default=None, metavar="N",
+                     help="evaluate only the first N queries of each dataset")
+    run.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
+
+    sub.add_parser("list", parents=[common], help="list suites, datasets and retrievers (imports no torch)")
+    sub.add_parser("leaderboard", parents=[common], help="regenerate the leaderboard from the results dir alone")
+    sub.add_parser("validate", parents=[common], help="check every suite and dataset card")
+
+    ev = sub.add_parser("evaluate", parents=[common], help="score a run file against qrels",
+                        description="Qrels: TREC ('qid 0 docid grade') or BEIR tsv. Run: TREC "
+                        "('qid Q0 docid rank score tag') or JSON {qid: {docid: score}}.")
+    ev.add_argument("--qrels", type=Path, required=True)
+    ev.add_argument("--run", type=Path, required=True)
+    ev.add_argument("--metrics", default="ndcg@10,mrr@10,hit_rate@10,recall@100",
+                    help="comma-separated metrics, e.g. hit_rate@10,mrr@10 (default: %(default)s)")
+    ev.add_argument("--relevance-level", type=int, default=1, help="grade from which a doc is relevant")
+    ev.add_argument("--per-query", action="store_true", help="include per-query values in JSON output")
+    ev.add_argument("--format", choices=["table", "json"], default="table")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmarks.report import write_leaderboard
+    from benchmarks.runner import RunOptions, SuiteRunner
+    from benchmarks.suites import load_suite
+
+    options = RunOptions(
+        results_dir=args.results_dir, retrievers=args.retriever, datasets=args.dataset,
+        device=args.device, progress=not args.quiet, retrain=args.retrain, limit_queries=args.limit_queries,
+    )
+    # Validate every suite before running any, so a typo in the second one costs nothing.
+    runners = [SuiteRunner(load_suite(name), options) for name in args.suite]
+    ok = all([runner.run() for runner in runners])
+    if not args.no_leaderboard:
+        write_leaderboard(args.results_dir, args.leaderboard)
+        logging.getLogger("harness").info("leaderboard written to %s", args.leaderboard)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from benchmarks.cards import list_cards, load_card
+    from benchmarks.suites import list_suites, load_suite
+    from retrievers import RETRIEVERS, describe
+
+    print("Suites:")
+    for name in list_suites():
+        suite = load_suite(name)
+        rows = ", ".join(r.name for r in suite.retrievers)
+        print(f"  {name:18} datasets: {', '.join(d.key + '/' + d.split for d in suite.datasets)}; retrievers: {rows}")
+    print("Datasets:")
+    for name in list_cards():
+        card = load_card(name)
+        print(f"  {name:18} {card.format:16} splits: {', '.join(card.splits)}")
+    print("Retrievers:")
+    for name in RETRIEVERS.names():
+        print(f"  {name:18} {describe(name)}")
+    return EXIT_OK
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmarks.report import write_leaderboard
+
+    write_leaderboard(args.results_dir, args.leaderboard)
+    if not args.quiet:
+        print(f"wrote {args.leaderboard}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from benchmarks.cards import list_cards, load_card
+    from benchmarks.runner import build_retriever
+    from benchmarks.suites import list_suites, load_suite
+
+    for name in list_cards():
+        load_card(name)
+    for name in list_suites():
+        suite = load_suite(name)
+        for entry in suite.retrievers:
+            build_retriever(entry)
+        for ds in suite.datasets:
+            card = load_card(ds.name)
+            for split in filter(None, (ds.split, ds.train_split)):
+                if split not in card.splits:
+                    raise HarnessError(f"suite {name}: dataset {ds.name} has no split {split!r}")
+    print(f"ok: {len(list_suites())} suites, {len(list_cards())} dataset cards")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from benchmarks.metrics import evaluate, parse_metrics
+    from benchmarks.trec import read_qrels, read_run
+
+    metrics = [str(m) for m in parse_metrics(args.metrics)]
+    ev = evaluate(read_qrels(args.qrels), read_run(args.run), metrics, relevance_level=args.relevance_level)
+    if args.format == "json":
+        out = {
+            "metrics": ev.metrics, "n_queries": ev.n_queries,
+            "excluded_no_relevant": len(ev.excluded_no_relevant), "missing_in_run": len(ev.missing_in_run),
+            "qrels": str(args.qrels), "run": str(args.run),
+        }
+        if args.per_query:
+            out["per_query"] = ev.per_query
+        print(json.dumps(out, indent=2, sort_keys=True))
+    else:
+        for m in metrics:
+            print(f"{m:16} {ev.metrics[m]:.4f}")
+        print(f"{'queries':16} {ev.n_queries} (excluded, no relevant: {len(ev.excluded_no_relevant)}; "
+              f"missing from run, scored 0: {len(ev.missing_in_run)})")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "run")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
+               "evaluate": cmd_evaluate, "validate": cmd_validate}[args.command]
+    try:
+        return handler(args)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: records already written are complete; re-run to resume from the cache",
+              file=sys.stderr)
+        return 130

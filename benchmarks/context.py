@@ -1,0 +1,48 @@
+"""What the runner hands to a retriever: cache, device, seed, progress and search settings."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+
+def cache_root() -> Path:
+    """Embedding and artifact cache: ``$HARNESS_CACHE_DIR``, else the user's cache dir."""
+    env = os.environ.get("HARNESS_CACHE_DIR")
+    return Path(env) if env else Path(user_cache_dir("retrieval-harness"))
+
+
+@dataclass
+class SearchSettings:
+    """How top-k is computed. ``ann`` is None for exact search, else faiss HNSW parameters."""
+
+    query_chunk: int = 4096
+    doc_chunk: int = 65536
+    ann: dict[str, int] | None = None  # {"M": 32, "ef_construction": 200, "ef_search": 128}
+
+
+@dataclass
+class RunContext:
+    cache_dir: Path = field(default_factory=cache_root)
+    device: str = "auto"  # cpu | cuda | auto
+    seed: int = 0
+    progress: bool = True
+    search: SearchSettings = field(default_factory=SearchSettings)
+    retrain: bool = False
+    # Filled by the runner/retrievers for the record: e.g. {"encode_s": 1.2, "encoded_texts": 10}
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        try:
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            return "cpu"
+
+    def add_stat(self, key: str, value: float) -> None:
+        self.stats[key] = self.stats.get(key, 0.0) + value

@@ -1,0 +1,109 @@
+"""BEIR layout: corpus.jsonl (``_id``, ``title``, ``text``), queries.jsonl, qrels/<split>.tsv.
+
+Splits share one corpus and one queries file; a split's queries are those its qrels judge
+(as BEIR's GenericDataLoader does). Every id in the qrels must exist: BEIR would silently
+score a judgment on a missing doc as unreachable, which quietly lowers every retriever's score.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.cards import DatasetCard
+from benchmarks.loaders import dedupe
+from benchmarks.loaders.common import data_error, decode_line, few, id_field, iter_jsonl, text_field
+from benchmarks.types import Doc, Qrels, Split
+
+
+def read_corpus(card: DatasetCard, path: Path) -> dict[str, Doc]:
+    corpus: dict[str, Doc] = {}
+    first_line: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(card, path):
+        doc_id = id_field(card, path, lineno, obj, "_id")
+        if doc_id in corpus:
+            raise data_error(card, path, lineno,
+                             f"duplicate doc id {doc_id!r} (first on line {first_line[doc_id]})",
+                             "Doc ids must be unique; remove or rename one")
+        first_line[doc_id] = lineno
+        corpus[doc_id] = Doc(text=text_field(card, path, lineno, obj, "text"),
+                             title=text_field(card, path, lineno, obj, "title", required=False))
+    return corpus
+
+
+def read_queries(card: DatasetCard, path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(card, path):
+        qid = id_field(card, path, lineno, obj, "_id")
+        if qid in queries:
+            raise data_error(card, path, lineno,
+                             f"duplicate query id {qid!r} (first on line {first_line[qid]})",
+                             "Query ids must be unique; remove or rename one")
+        first_line[qid] = lineno
+        queries[qid] = text_field(card, path, lineno, obj, "text")
+    return queries
+
+
+def read_qrels(card: DatasetCard, path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
+    """Graded qrels plus the line of each judgment (for messages about unknown ids)."""
+    qrels: Qrels = {}
+    lines: dict[tuple[str, str], int] = {}
+    offset = 0
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            text = decode_line(card, path, raw, lineno, offset, "utf-8").rstrip("\r\n")
+            offset += len(raw)
+            if not text.strip():
+                continue
+            cols = text.split("\t")
+            if lineno == 1 and len(cols) == 3 and not cols[2].strip().lstrip("-").isdigit():
+                continue  # BEIR's header: query-id, corpus-id, score
+            if len(cols) != 3:
+                raise data_error(card, path, lineno, f"expected 3 tab-separated columns, found {len(cols)}",
+                                 "Use BEIR qrels: query-id<TAB>corpus-id<TAB>score")
+            qid, doc_id, score = (c.strip() for c in cols)
+            try:
+                grade = int(score)
+            except ValueError:
+                grade = -1
+            if grade < 0 or not qid or not doc_id:
+                raise data_error(card, path, lineno, f"bad judgment {cols!r}",
+                                 "Ids must be non-empty and the score a non-negative integer")
+            if (qid, doc_id) in lines:
+                raise data_error(card, path, lineno,
+                                 f"duplicate judgment for query {qid!r}, doc {doc_id!r} "
+                                 f"(first on line {lines[qid, doc_id]})", "Keep one line per pair")
+            lines[qid, doc_id] = lineno
+            qrels.setdefault(qid, {})[doc_id] = grade
+    return qrels, lines
+
+
+def load(card: DatasetCard, paths: dict[str, Path]) -> Split:
+    corpus = read_corpus(card, paths["corpus"])
+    all_queries = read_queries(card, paths["queries"])
+    qrels, lines = read_qrels(card, paths["qrels"])
+    if not qrels:
+        raise data_error(card, paths["qrels"], None, "no judgments", "A split needs at least one qrels line")
+    unknown_docs = [pair for pair in lines if pair[1] not in corpus]
+    if unknown_docs:
+        ids = {doc_id for _, doc_id in unknown_docs}
+        raise data_error(
+            card, paths["qrels"], lines[unknown_docs[0]],
+            f"{len(unknown_docs)} judgment(s) name {len(ids)} doc id(s) missing from {paths['corpus']}, "
+            f"e.g. {few(ids)}", "Check that qrels and corpus come from the same release",
+        )
+    unknown_queries = {qid for qid in qrels if qid not in all_queries}
+    if unknown_queries:
+        first = min(line for (qid, _), line in lines.items() if qid in unknown_queries)
+        raise data_error(
+            card, paths["qrels"], first,
+            f"{len(unknown_queries)} query id(s) missing from {paths['queries']}, "
+            f"e.g. {few(unknown_queries)}",
+            "Check that qrels and queries come from the same release",
+        )
+    # Keep the queries file's order: it is the order results and per-query files list them in.
+    queries = {qid: text for qid, text in all_queries.items() if qid in qrels}
+    split = Split(corpus=corpus, queries=queries, qrels=qrels)
+    split.notes["judgments"] = len(lines)
+    split.notes["queries_in_file"] = len(all_queries)
+    dedupe.apply(split, card.options.dedupe)
+    return split

@@ -1,0 +1,236 @@
+"""Runs a suite: load datasets, build retrievers, train what needs training, retrieve,
+evaluate, write one record per (dataset, retriever).
+
+Everything that can be checked before work starts is checked first (suite YAML, retriever
+names and params, dataset cards and file hashes), so a bad input stops the run with a clear
+error and writes nothing. Once running, a retriever that fails is recorded as failed and the
+others go on; the return value says whether anything failed.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.context import RunContext, SearchSettings
+from benchmarks.errors import ConfigError, DataUnavailable
+from benchmarks.metrics import evaluate
+from benchmarks.provenance import device_description, environment
+from benchmarks.records import record_path, write_record
+from benchmarks.stats import bootstrap_ci
+from benchmarks.suites import DatasetEntry, RetrieverEntry, Suite
+from benchmarks.types import Run, Split
+
+log = logging.getLogger("harness")
+TIE_BREAK = "score descending, then doc id descending (trec_eval)"
+
+
+@dataclass
+class RunOptions:
+    results_dir: Path = Path("results")
+    retrievers: list[str] = field(default_factory=list)  # filters; empty = all
+    datasets: list[str] = field(default_factory=list)
+    device: str = "auto"
+    progress: bool = True
+    retrain: bool = False
+    limit_queries: int | None = None
+
+
+@dataclass
+class LoadedDataset:
+    entry: DatasetEntry
+    card: Any = None
+    split: Split | None = None
+    unavailable: str | None = None
+
+
+def _select(items: list[Any], wanted: list[str], what: str, key: Any) -> list[Any]:
+    if not wanted:
+        return items
+    known = [key(i) for i in items]
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise ConfigError(f"--{what} {', '.join(unknown)}: not in this suite (it has {', '.join(known)})")
+    return [i for i in items if key(i) in wanted]
+
+
+def build_retriever(entry: RetrieverEntry) -> Any:
+    from benchmarks.registry import UnknownName
+    from retrievers import RETRIEVERS
+
+    try:
+        cls = RETRIEVERS.get(entry.use)
+    except UnknownName as exc:
+        raise ConfigError(f"retriever row {entry.name!r}: {exc}") from None
+    return cls(entry.name, entry.params)
+
+
+def limit(split: Split, n: int | None) -> Split:
+    """The first n queries in file order (DALM's --limit), with their qrels."""
+    if n is None or n >= len(split.queries):
+        return split
+    qids = list(split.queries)[:n]
+    keep = set(qids)
+    return Split(
+        corpus=split.corpus, queries={q: split.queries[q] for q in qids},
+        qrels={q: r for q, r in split.qrels.items() if q in keep},
+        answers={q: a for q, a in split.answers.items() if q in keep} if split.answers else None,
+        files=split.files, notes={**split.notes, "limit_queries": n},
+    )
+
+
+def load_dataset(entry: DatasetEntry, limit_queries: int | None) -> LoadedDataset:
+    from benchmarks.cards import load_card
+    from benchmarks.loaders import load_split
+
+    card = load_card(entry.name)
+    try:
+        split = load_split(card, entry.split)
+    except DataUnavailable as exc:
+        return LoadedDataset(entry, card, unavailable=str(exc))
+    return LoadedDataset(entry, card, limit(split, entry.limit_queries or limit_queries))
+
+
+def hit_rate_curve(per_query_mrr: dict[str, float], top_k: int) -> list[float]:
+    """hit_rate@k for k = 1..top_k, from mrr@top_k per query (rank of first hit = 1 / mrr)."""
+    ranks = np.array([round(1 / v) if v > 0 else top_k + 1 for v in per_query_mrr.values()])
+    if ranks.size == 0:
+        return []
+    return [float(np.mean(ranks <= k)) for k in range(1, top_k + 1)]
+
+
+class SuiteRunner:
+    def __init__(self, suite: Suite, options: RunOptions) -> None:
+        self.suite = suite
+        self.options = options
+        self.entries = _select(suite.retrievers, options.retrievers, "retriever", lambda r: r.name)
+        self.dataset_entries = _select(suite.datasets, options.datasets, "dataset", lambda d: d.key)
+        # Building every retriever up front validates names and params before any work.
+        self.retrievers = {e.name: build_retriever(e) for e in self.entries}
+        self.ctx_template = dict(
+            device=options.device, seed=suite.seed, progress=options.progress, retrain=options.retrain,
+            search=SearchSettings(ann=suite.ann.model_dump() if suite.ann else None),
+        )
+
+    def settings(self) -> dict[str, Any]:
+        s = self.suite
+        return {
+            "metrics": s.metrics, "top_k": s.top_k, "tie_break": TIE_BREAK, "seed": s.seed,
+            "missing_query_policy": "score_zero", "no_relevant_policy": "exclude_and_count",
+            "search": {"ann": s.ann.model_dump()} if s.ann else "exact",
+            "bootstrap": s.bootstrap.model_dump(), "significance": s.significance.model_dump(),
+            "baseline": s.baseline,
+        }
+
+    def run(self) -> bool:
+        """Returns True when every selected retriever either ran or was legitimately skipped."""
+        datasets = [load_dataset(e, self.options.limit_queries) for e in self.dataset_entries]
+        ok = True
+        for ds in datasets:
+            for entry in self.entries:
+                ok &= self.run_one(ds, entry)
+        return ok
+
+    def base_record(self, ds: LoadedDataset, entry: RetrieverEntry) -> dict[str, Any]:
+        split = ds.split
+        dataset: dict[str, Any] = {
+            "id": ds.entry.key, "name": ds.entry.name, "split": ds.entry.split,
+            "train_split": ds.entry.train_split, "card": ds.card.model_dump(mode="json", by_alias=True),
+        }
+        if split is not None:
+            dataset.update(
+                files=split.files, notes=split.notes, n_docs=len(split.corpus),
+                n_queries=len(split.queries), n_qrels=sum(len(r) for r in split.qrels.values()),
+            )
+        return {
+            "suite": self.suite.name, "row": entry.name,
+            "row_index": [r.name for r in self.suite.retrievers].index(entry.name), "dataset": dataset, "settings": self.settings(),
+            "env": environment(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def run_one(self, ds: LoadedDataset, entry: RetrieverEntry) -> bool:
+        path = record_path(self.options.results_dir, self.suite.name, ds.entry.key, entry.name)
+        retriever = self.retrievers[entry.name]
+        record = self.base_record(ds, entry)
+        record["retriever"] = {"use": entry.use, "params": entry.params}
+        label = f"[{self.suite.name}] {ds.entry.key}/{ds.entry.split} · {entry.name}"
+        if ds.unavailable is not None:
+            write_record(path, {**record, "status": "not_available", "reason": ds.unavailable})
+            log.warning("%s: dataset not available: %s", label, ds.unavailable.splitlines()[0])
+            return True
+        reason = retriever.unavailable_reason()
+        if reason is not None:
+            write_record(path, {**record, "status": "not_run", "reason": reason})
+            log.warning("%s: %s", label, reason)
+            return True
+        ctx = RunContext(**self.ctx_template)
+        record["env"] = {**record["env"], "device": device_description(ctx.resolved_device())}
+        t_start = time.perf_counter()
+        try:
+            training = self.train(ds, retriever, ctx)
+            t0 = time.perf_counter()
+            assert ds.split is not None
+            run = retriever.retrieve(ds.split.corpus, ds.split.queries, self.suite.top_k, ctx)
+            retrieve_s = time.perf_counter() - t0
+            record["retriever"] = {"use": entry.use, **retriever.card().to_dict()}
+            results, per_query = self.score(ds.split, run, relevance_level(ds.card))
+        except Exception as exc:  # one broken retriever must not sink the suite
+            log.error("%s: FAILED: %s", label, exc)
+            record.update(status="failed", reason=f"{type(exc).__name__}: {exc}",
+                          traceback=traceback.format_exc(limit=8))
+            write_record(path, record)
+            return False
+        record.update(results, status="ok", training=training, stats=ctx.stats)
+        record["timing"] = {
+            "retrieve_s": round(retrieve_s, 3), "total_s": round(time.perf_counter() - t_start, 3),
+            **{k: round(v, 3) for k, v in ctx.stats.items() if k.endswith("_s")},
+        }
+        write_record(path, record, per_query=per_query, run=run)
+        summary = "  ".join(f"{m} {v:.4f}" for m, v in record["metrics"].items())
+        log.info("%s: %s", label, summary)
+        return True
+
+    def train(self, ds: LoadedDataset, retriever: Any, ctx: RunContext) -> dict[str, Any] | None:
+        if not retriever.needs_training:
+            return None
+        from benchmarks.loaders import load_split
+
+        if ds.entry.train_split is None:
+            raise ConfigError(f"{retriever.name} needs training but dataset {ds.entry.key} names no train_split")
+        t0 = time.perf_counter()
+        info = retriever.fit(load_split(ds.card, ds.entry.train_split), ctx)
+        return {"split": ds.entry.train_split, "wall_s": round(time.perf_counter() - t0, 3), **(info or {})}
+
+    def score(self, split: Split, run: Run, level: int) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+        suite = self.suite
+        metrics = list(suite.metrics)
+        curve_metric = f"mrr@{suite.top_k}"
+        ev = evaluate(split.qrels, run, [*metrics, curve_metric], relevance_level=level)
+        per_query = {m: ev.per_query[m] for m in metrics}
+        ci = {
+            m: list(bootstrap_ci(list(per_query[m].values()), n_resamples=suite.bootstrap.n_resamples,
+                                 confidence=suite.bootstrap.confidence, seed=suite.seed))
+            for m in metrics
+        } if ev.n_queries else {}
+        results = {
+            "metrics": {m: ev.metrics[m] for m in metrics},
+            "ci": ci,
+            "counts": {
+                "queries_evaluated": ev.n_queries, "excluded_no_relevant": len(ev.excluded_no_relevant),
+                "missing_in_run": len(ev.missing_in_run), "docs": len(split.corpus),
+                "queries": len(split.queries),
+            },
+            "hit_rate_curve": hit_rate_curve(ev.per_query[curve_metric], suite.top_k or 1),
+        }
+        return results, per_query
+
+
+def relevance_level(card: Any) -> int:
+    """The grade from which a judgment counts as relevant (trec_eval -l), from the card."""
+    return int(getattr(getattr(card, "eval", None), "relevance_level", 1))

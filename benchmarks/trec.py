@@ -1,0 +1,221 @@
+"""Read and write qrels and runs in the TREC text formats (plus BEIR qrels TSV and JSON runs).
+
+Formats:
+
+* TREC qrels: ``qid iter docid grade`` per line, whitespace separated; ``iter`` is ignored.
+* BEIR qrels: ``query-id<TAB>corpus-id<TAB>score`` with an optional header line (detected by
+  a non-integer score on the first line). Tabs only, so ids may contain spaces.
+* TREC run: ``qid Q0 docid rank score tag`` per line; ``Q0``, ``rank`` and ``tag`` are not
+  used for ranking (trec_eval re-sorts by score), but rank must be an integer so a shifted
+  column is caught.
+* JSON run: ``{"qid": {"docid": score, ...}, ...}``, recognised by ``{`` as the first
+  non-space character.
+
+Every problem raises :class:`DataError` naming the file, the 1-based line where there is one,
+and what is wrong. Duplicate (qid, docid) pairs are errors in both qrels and runs: which
+value would win is arbitrary, and trec_eval itself rejects duplicates in runs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Union
+
+from .errors import DataError
+from .types import Qrels, Run
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their 1-based numbers; I/O and encoding problems become DataError."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    yield number, line.rstrip("\r\n")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _int(text: str, path: PathLike, number: int, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataError(f"{path}:{number}: {what} {text!r} is not an integer") from None
+
+
+def read_qrels(path: PathLike) -> Qrels:
+    """Read TREC qrels or BEIR TSV qrels (format detected from the first line).
+
+    Example file lines: ``q1 0 doc7 2`` (TREC) or ``q1\\tdoc7\\t2`` (BEIR).
+    """
+    qrels: Qrels = {}
+    seen_at: dict[tuple[str, str], int] = {}
+    beir: bool | None = None
+    for number, line in _lines(path):
+        if beir is None:  # first non-blank line decides the format
+            beir = len(line.split("\t")) == 3
+            if beir and not _is_int(line.split("\t")[2]):
+                continue  # the BEIR header, e.g. "query-id\tcorpus-id\tscore"
+        if beir:
+            fields = [f.strip() for f in line.split("\t")]
+            if len(fields) != 3:
+                raise DataError(f"{path}:{number}: expected 3 tab-separated fields "
+                                f"(query-id, corpus-id, score), got {len(fields)}")
+            qid, doc, grade_text = fields
+        else:
+            fields = line.split()
+            if len(fields) != 4:
+                raise DataError(f"{path}:{number}: expected 4 fields (qid iter docid grade), "
+                                f"got {len(fields)}")
+            qid, _, doc, grade_text = fields
+        if not qid or not doc:
+            raise DataError(f"{path}:{number}: empty query or document id")
+        grade = _int(grade_text, path, number, "grade")
+        first = seen_at.setdefault((qid, doc), number)
+        if first != number:
+            raise DataError(f"{path}:{number}: duplicate judgement for query {qid!r}, "
+                            f"document {doc!r} (first on line {first})")
+        qrels.setdefault(qid, {})[doc] = grade
+    if not qrels:
+        raise DataError(f"{path}: no judgements in the file")
+    return qrels
+
+
+def read_run(path: PathLike) -> Run:
+    """Read a TREC run file, or a JSON run (detected by a leading ``{``). An empty file is ``{}``."""
+    for _, line in _lines(path):
+        if line.lstrip().startswith("{"):
+            return _read_json_run(path)
+        break
+    run: Run = {}
+    seen_at: dict[tuple[str, str], int] = {}
+    for number, line in _lines(path):
+        fields = line.split()
+        if len(fields) != 6:
+            raise DataError(f"{path}:{number}: expected 6 fields (qid Q0 docid rank score tag), "
+                            f"got {len(fields)}")
+        qid, _, doc, rank_text, score_text, _ = fields
+        _int(rank_text, path, number, "rank")
+        try:
+            score = float(score_text)
+        except ValueError:
+            raise DataError(f"{path}:{number}: score {score_text!r} is not a number") from None
+        if math.isnan(score):
+            raise DataError(f"{path}:{number}: score is NaN")
+        first = seen_at.setdefault((qid, doc), number)
+        if first != number:
+            raise DataError(f"{path}:{number}: document {doc!r} appears twice for query {qid!r} "
+                            f"(first on line {first})")
+        run.setdefault(qid, {})[doc] = score
+    return run
+
+
+def _read_json_run(path: PathLike) -> Run:
+    def no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for key, value in pairs:
+            if key in out:
+                raise DataError(f"{path}: key {key!r} appears twice in one JSON object")
+            out[key] = value
+        return out
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: a JSON run must be an object {{qid: {{docid: score}}}}")
+    run: Run = {}
+    for qid, docs in data.items():
+        if not isinstance(docs, dict):
+            raise DataError(f"{path}: query {qid!r}: expected an object {{docid: score}}, "
+                            f"got {type(docs).__name__}")
+        scores: dict[str, float] = {}
+        for doc, score in docs.items():
+            # bool is an int subclass; true/false as a score is a bug upstream, not a score.
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
+                raise DataError(f"{path}: query {qid!r}, document {doc!r}: score {score!r} "
+                                "is not a number")
+            scores[doc] = float(score)
+        run[qid] = scores
+    return run
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_token(value: str, what: str) -> str:
+    # Whitespace inside an id would silently shift the columns of every reader, trec_eval too.
+    if not value or any(c.isspace() for c in value):
+        raise DataError(f"cannot write {what} {value!r} in TREC format: it is empty or has whitespace")
+    return value
+
+
+def _write_atomic(path: PathLike, lines: Iterator[str]) -> None:
+    """Write to a temporary file in the same directory, then rename over ``path``.
+
+    A crash mid-write leaves the old file (or none), never a truncated one that would be
+    scored as if the retriever had returned fewer documents.
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.writelines(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_run(path: PathLike, run: Run, tag: str = "harness") -> None:
+    """Write ``run`` in TREC format, queries sorted by id, documents in trec_eval order.
+
+    Documents go by score descending, ties by doc id descending, ranks from 1; scores are
+    written with ``repr`` so they read back bit for bit. Sorting the queries makes the file
+    (and its recorded sha256) independent of the order a retriever produced them in.
+    """
+    _check_token(tag, "tag")
+
+    def lines() -> Iterator[str]:
+        for qid in sorted(run):
+            _check_token(qid, "query id")
+            ranked = sorted(run[qid].items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+            for rank, (doc, score) in enumerate(ranked, 1):
+                if score != score:
+                    raise DataError(f"cannot write run: query {qid!r}, document {doc!r} has a NaN score")
+                yield f"{qid} Q0 {_check_token(doc, 'document id')} {rank} {float(score)!r} {tag}\n"
+
+    _write_atomic(path, lines())
+
+
+def write_qrels(path: PathLike, qrels: Qrels) -> None:
+    """Write ``qrels`` in TREC format (``qid 0 docid grade``), sorted by query then document."""
+
+    def lines() -> Iterator[str]:
+        for qid in sorted(qrels):
+            _check_token(qid, "query id")
+            for doc in sorted(qrels[qid]):
+                yield f"{qid} 0 {_check_token(doc, 'document id')} {int(qrels[qid][doc])}\n"
+
+    _write_atomic(path, lines())

@@ -1,0 +1,117 @@
+"""Sentence-transformers bi-encoders (BGE, MiniLM, ...) with exact inner-product search."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from benchmarks.context import RunContext
+from retrievers import register
+from retrievers.base import DenseRetriever, Params, RetrieverCard
+from retrievers.model_resolution import ALIASES, resolve_model
+
+# Query instructions, verbatim from their sources (see shared/docs/retrievers.md, section 2).
+INSTRUCTIONS = {
+    "none": "",
+    # BAAI model card wording; passages get no instruction.
+    "bge": "Represent this sentence for searching relevant passages: ",
+    # LlamaIndex's wording ("question"), which it joins to the query with one more space.
+    "llamaindex": "Represent this question for searching relevant passages:  ",
+}
+
+
+class EncoderParams(Params):
+    model: str = "minilm-l6"
+    instruction: str = "none"  # none | bge | llamaindex | any literal prefix text
+    pooling: Literal["model", "cls", "mean"] = "model"  # "model": what the model folder says
+    normalize: bool = True
+    max_seq_length: int | None = None  # None: the model's own limit
+    batch_size: int = 32
+    device: Literal["auto", "cpu", "cuda"] | None = None  # None: the run's --device
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+
+
+_MODELS: dict[tuple[str, str, str, str, int | None], Any] = {}
+
+
+def load_encoder(p: EncoderParams, device: str, load_path: str) -> Any:
+    """Load (once per process) a SentenceTransformer configured by the params."""
+    key = (load_path, device, p.dtype, p.pooling, p.max_seq_length)
+    if key not in _MODELS:
+        import torch
+        from sentence_transformers import SentenceTransformer, models
+
+        try:
+            model = SentenceTransformer(load_path, device=device)
+        except OSError as exc:
+            aliases = ", ".join(sorted(ALIASES))
+            raise RuntimeError(
+                f"cannot load model {load_path!r}: it is not an alias ({aliases}), not a local folder, "
+                f"and not downloadable or in the Hugging Face cache here ({str(exc).splitlines()[0]})"
+            ) from exc
+        if p.pooling != "model":
+            for idx, module in enumerate(model):
+                if isinstance(module, models.Pooling):
+                    model[idx] = models.Pooling(module.get_embedding_dimension(), pooling_mode=p.pooling)
+        if p.max_seq_length is not None:
+            model.max_seq_length = p.max_seq_length
+        model.to(getattr(torch, p.dtype))
+        model.eval()
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+@register("bge")
+class SentenceTransformerRetriever(DenseRetriever):
+    """Bi-encoder from sentence-transformers (alias, local folder or hub id), exact search."""
+
+    impl_version = "1"
+    Params = EncoderParams
+
+    def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
+        super().__init__(name, params)
+        self.resolved = resolve_model(self.params.model)
+
+    @property
+    def query_prefix(self) -> str:
+        return INSTRUCTIONS.get(self.params.instruction, self.params.instruction)
+
+    def _device(self, ctx: RunContext) -> str:
+        if self.params.device in (None, "auto"):
+            return ctx.resolved_device()
+        return self.params.device
+
+    def _model(self, ctx: RunContext) -> Any:
+        return load_encoder(self.params, self._device(ctx), self.resolved.load_path)
+
+    def fingerprint(self) -> dict[str, Any]:
+        # Device is left out on purpose: CPU and GPU vectors differ only by float noise.
+        p = self.params
+        return {
+            "encoder": "sentence-transformers", "model_id": self.resolved.model_id,
+            "revision": self.resolved.revision, "weights_sha256": self.resolved.weights_sha256,
+            "pooling": p.pooling, "max_seq_length": p.max_seq_length, "normalize": p.normalize,
+            "dtype": p.dtype, "query_prefix": self.query_prefix, "impl": self.impl_version,
+        }
+
+    def card(self) -> RetrieverCard:
+        artifacts = {"weights": self.resolved.weights_sha256} if self.resolved.weights_sha256 else {}
+        return RetrieverCard(
+            name=self.name, kind=self.kind, impl_version=self.impl_version,
+            model_id=self.resolved.model_id, model_revision=self.resolved.revision,
+            artifacts=artifacts,
+            params={**self.params.model_dump(mode="json"), "query_prefix": self.query_prefix},
+        )
+
+    def _encode(self, texts: list[str], ctx: RunContext, prefix: str) -> np.ndarray:
+        vectors = self._model(ctx).encode(
+            [prefix + t for t in texts], batch_size=self.params.batch_size,
+            normalize_embeddings=self.params.normalize, convert_to_numpy=True, show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: list[str], ctx: RunContext) -> np.ndarray:
+        return self._encode(texts, ctx, self.query_prefix)
+
+    def encode_passages(self, texts: list[str], ctx: RunContext) -> np.ndarray:
+        return self._encode(texts, ctx, "")

@@ -1,0 +1,44 @@
+"""Shared fixtures: the tiny hand-worked dataset, isolated caches and results."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "fixtures" / "tiny"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    # Never touch the user's cache from tests; offline like CI.
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def tiny_env(tmp_path, monkeypatch):
+    """Environment in which the tiny card, suite and plugin are visible (for subprocesses too)."""
+    env = {
+        "HARNESS_DATA_PATH": str(TINY / "data"),
+        "HARNESS_DATASETS_DIR": str(TINY / "cards"),
+        "HARNESS_SUITES_DIR": str(TINY / "suites"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    full = dict(os.environ)
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TINY / "plugin"), str(ROOT), full.get("PYTHONPATH")]))
+    return full
+
+
+@pytest.fixture
+def tiny_copy(tmp_path, monkeypatch):
+    """A writable copy of the tiny data and card, for tests that damage them."""
+    data = tmp_path / "data"
+    shutil.copytree(TINY / "data", data)
+    cards = tmp_path / "cards"
+    shutil.copytree(TINY / "cards", cards)
+    monkeypatch.setenv("HARNESS_DATA_PATH", str(data))
+    monkeypatch.setenv("HARNESS_DATASETS_DIR", str(cards))
+    return data / "tiny", cards / "tiny.yaml"

@@ -1,0 +1,65 @@
+"""Suite YAML validation: every shipped suite loads; bad ones fail naming file and field."""
+import pytest
+
+from benchmarks.errors import ConfigError
+from benchmarks.runner import build_retriever
+from benchmarks.suites import list_suites, load_suite
+
+GOOD = """schema: suite/v1
+name: s
+datasets: [{name: tiny, split: test}]
+metrics: [ndcg@10, MRR@5]
+retrievers: [{name: a, use: bm25}]
+"""
+
+
+def write(tmp_path, text, name="s"):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["beir-scifact", "llamaindex-10k", "arcee"])
+def test_shipped_suites_load_and_build(name):
+    suite = load_suite(name)
+    assert name in list_suites()
+    for entry in suite.retrievers:
+        build_retriever(entry)  # names and params valid
+
+
+def test_defaults_and_canonical_metrics(tmp_path):
+    suite = load_suite(str(write(tmp_path, GOOD)))
+    assert suite.metrics == ["ndcg@10", "mrr@5"]
+    assert suite.top_k == 10  # the largest cutoff
+
+
+@pytest.mark.parametrize("mutation, message", [
+    (GOOD + "colour: red\n", "unknown key 'colour'"),
+    (GOOD.replace("use: bm25}", "use: bm25, parms: {}}"), "unknown key 'parms' at retrievers.0.parms"),
+    (GOOD.replace("ndcg@10", "ndcg@ten"), "ndcg@ten"),
+    (GOOD + "baseline: zzz\n", "baseline 'zzz' is not one of the retrievers"),
+    (GOOD + "top_k: 3\n", "smaller than the largest metric cutoff"),
+    (GOOD.replace("[{name: a, use: bm25}]", "[{name: a, use: bm25}, {name: a, use: bm25}]"), "repeated: a"),
+    (GOOD.replace("name: s", "name: t"), "must match the file name"),
+    (GOOD + "  - oops: [\n", "invalid YAML"),
+])
+def test_bad_suites_fail_loudly(tmp_path, mutation, message):
+    path = write(tmp_path, mutation)
+    with pytest.raises(ConfigError) as info:
+        load_suite(str(path))
+    assert str(path) in str(info.value) or "unknown suite" in str(info.value)
+    assert message in str(info.value)
+
+
+def test_unknown_suite_suggests():
+    with pytest.raises(ConfigError, match="Did you mean beir-scifact"):
+        load_suite("beir-scifac")
+
+
+def test_bad_retriever_params_and_names(tmp_path):
+    suite = load_suite(str(write(tmp_path, GOOD.replace("use: bm25}", "use: bm25, params: {k2: 1}}"))))
+    with pytest.raises(ConfigError, match="k2"):
+        build_retriever(suite.retrievers[0])
+    suite = load_suite(str(write(tmp_path, GOOD.replace("use: bm25}", "use: bm2}"))))
+    with pytest.raises(ConfigError, match="did you mean bm25"):
+        build_retriever(suite.retrievers[0])
