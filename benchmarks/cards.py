@@ -21,10 +21,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
                       model_serializer)
 
-from benchmarks.card_yaml import compose, describe, error_line
+from benchmarks.yaml_models import parse_model
 from benchmarks.datapath import REPO_ROOT
 from benchmarks.errors import ConfigError
 
@@ -188,22 +188,7 @@ def _extra_checks(card: DatasetCard, file: Path | None) -> list[tuple[str, tuple
 def parse_card(text: str, file: Path | None = None) -> DatasetCard:
     """Parse card YAML text; every problem goes into one ConfigError naming file, line, field."""
     label = display_path(file) if file else "<card text>"
-    node, data = compose(text, label)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{label} must be a YAML mapping (schema, name, version, ...); "
-                          f"got {type(data).__name__}")
-    try:
-        card = DatasetCard.model_validate(data)
-        problems = _extra_checks(card, file)
-    except ValidationError as exc:
-        # pydantic's "Extra inputs are not permitted" adds nothing; describe() suggests keys.
-        problems = [(e["type"], tuple(e["loc"]),
-                     "" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "),
-                     e.get("input", ...)) for e in exc.errors()]
-    if problems:
-        lines = [describe(DatasetCard, kind, loc, msg, label, error_line(node, kind, loc), value)
-                 for kind, loc, msg, value in problems]
-        raise ConfigError(f"{len(lines)} problem(s) in dataset card {label}:\n  " + "\n  ".join(lines))
+    card = parse_model(text, label, DatasetCard, "dataset card", lambda c: _extra_checks(c, file))
     card._card_file = file
     return card
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -163,6 +164,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def configure_output(quiet: bool) -> None:
+    """Our per-row log lines at INFO; libraries only at WARNING (their INFO chatter about
+    loading weights drowns the results). --quiet also silences every tqdm bar, ours and theirs."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("harness").setLevel(logging.WARNING if quiet else logging.INFO)
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
@@ -172,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    configure_output(args.quiet)
     handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
                "evaluate": cmd_evaluate, "validate": cmd_validate}[args.command]
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 from benchmarks.fsutil import atomic_write_bytes
 from benchmarks.records import LoadedRecord, load_records

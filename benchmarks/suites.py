@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from benchmarks.errors import ConfigError
 from benchmarks.metrics import parse_metric
-from benchmarks.yaml_io import load_model
+from benchmarks.yaml_models import load_model_file
 
 SUITES_DIR = Path(__file__).parent / "suites"
 
@@ -131,7 +131,7 @@ def load_suite(name_or_path: str) -> Suite:
             hint = f" Did you mean {', '.join(close)}?" if close else f" Known: {', '.join(list_suites())}."
             raise ConfigError(f"unknown suite {name_or_path!r}.{hint}")
         path = found[0]
-    suite = load_model(path, Suite)
+    suite = load_model_file(path, Suite, "suite")
     if suite.name != path.stem:
         raise ConfigError(f"{path}: name {suite.name!r} must match the file name {path.stem!r}")
     return suite

@@ -39,7 +39,11 @@ def load_encoder(p: EncoderParams, device: str, load_path: str) -> Any:
     key = (load_path, device, p.dtype, p.pooling, p.max_seq_length)
     if key not in _MODELS:
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer, models
+
+        # Its per-tensor "Loading weights" bar is noise next to our encode bar.
+        transformers.utils.logging.disable_progress_bar()
 
         try:
             model = SentenceTransformer(load_path, device=device)

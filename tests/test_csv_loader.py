@@ -139,7 +139,7 @@ def test_arcee_export_is_loaded_and_its_hash_recorded(data_dir):
     shutil.copy(FIXTURES / "good.csv", export)
     split = load("arcee-synthetic", "train")
     sha = hashlib.sha256(export.read_bytes()).hexdigest()
-    assert split.files["data"] == {"path": str(export), "sha256": sha}
+    assert split.files["data"] == {"path": "arcee-synthetic/train.csv", "sha256": sha}
     assert split.notes["unpinned"] is True and sorted(split.corpus) == sorted([SKY, FISH])
 
 

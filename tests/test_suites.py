@@ -35,13 +35,13 @@ def test_defaults_and_canonical_metrics(tmp_path):
 
 @pytest.mark.parametrize("mutation, message", [
     (GOOD + "colour: red\n", "unknown key 'colour'"),
-    (GOOD.replace("use: bm25}", "use: bm25, parms: {}}"), "unknown key 'parms' at retrievers.0.parms"),
+    (GOOD.replace("use: bm25}", "use: bm25, parms: {}}"), "unknown key 'parms' in"),
     (GOOD.replace("ndcg@10", "ndcg@ten"), "ndcg@ten"),
     (GOOD + "baseline: zzz\n", "baseline 'zzz' is not one of the retrievers"),
     (GOOD + "top_k: 3\n", "smaller than the largest metric cutoff"),
     (GOOD.replace("[{name: a, use: bm25}]", "[{name: a, use: bm25}, {name: a, use: bm25}]"), "repeated: a"),
     (GOOD.replace("name: s", "name: t"), "must match the file name"),
-    (GOOD + "  - oops: [\n", "invalid YAML"),
+    (GOOD + "  - oops: [\n", "YAML error in"),
 ])
 def test_bad_suites_fail_loudly(tmp_path, mutation, message):
     path = write(tmp_path, mutation)

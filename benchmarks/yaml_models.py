@@ -1,4 +1,5 @@
-"""YAML with line numbers for pydantic errors: "unknown key 'x' in FILE line N at a.b".
+"""YAML files parsed into pydantic models (dataset cards, suites), with errors that say
+"unknown key 'x' in FILE:LINE at a.b".
 
 PyYAML forgets where values came from and silently keeps the last of two equal keys; this
 module keeps the composed node tree so a pydantic error location can be mapped back to a line,
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import difflib
 import types
-from typing import Any, Union, get_args, get_origin
+from pathlib import Path
+from typing import Any, Callable, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from benchmarks.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -118,3 +122,36 @@ def compose(text: str, label: str) -> tuple[yaml.Node | None, Any]:
         raise ConfigError(f"YAML error in {label}: {exc}") from None
     finally:
         loader.dispose()
+
+
+Problem = tuple[str, tuple[Any, ...], str, Any]  # (pydantic error type, loc, message, value)
+
+
+def parse_model(text: str, label: str, model: type[M], what: str,
+                extra_checks: Callable[[M], list[Problem]] | None = None) -> M:
+    """Parse YAML text into ``model``; every problem goes into one ConfigError naming the
+    file, line and field (``what`` names the kind of file in the message: "suite", ...)."""
+    node, data = compose(text, label)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label} must be a YAML mapping; got {type(data).__name__}")
+    try:
+        parsed = model.model_validate(data)
+        problems = extra_checks(parsed) if extra_checks else []
+    except ValidationError as exc:
+        # pydantic's "Extra inputs are not permitted" adds nothing; describe() suggests keys.
+        problems = [(e["type"], tuple(e["loc"]),
+                     "" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "),
+                     e.get("input", ...)) for e in exc.errors()]
+    if problems:
+        lines = [describe(model, kind, loc, msg, label, error_line(node, kind, loc), value)
+                 for kind, loc, msg, value in problems]
+        raise ConfigError(f"{len(lines)} problem(s) in {what} {label}:\n  " + "\n  ".join(lines))
+    return parsed
+
+
+def load_model_file(path: Path, model: type[M], what: str) -> M:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    return parse_model(text, str(path), model, what)
