@@ -108,7 +108,7 @@ class DenseRetriever(Retriever):
         t0 = time.perf_counter()
         vectors = cache.embed(
             fp, texts, lambda batch: encode(batch, ctx), batch_size=self.encode_batch_size,
-            progress=ctx.progress, desc=f"encode {side}s",
+            progress=ctx.progress, desc="encode queries" if side == "query" else "encode passages",
         )
         ctx.add_stat("encode_s", time.perf_counter() - t0)
         ctx.add_stat("encoded_texts", cache.misses)

@@ -29,8 +29,12 @@ class BM25Retriever(Retriever):
     Params = BM25Params
 
     def retrieve(self, corpus: Mapping[str, Doc], queries: Mapping[str, str], k: int, ctx: RunContext) -> Run:
+        import logging
+
         import bm25s
         from tqdm.auto import tqdm
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs debug lines through its own handler
 
         p = self.params
         # Docs in descending id order: a stable sort on -score then breaks ties by doc id
