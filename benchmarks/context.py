@@ -19,7 +19,7 @@ class SearchSettings:
     """How top-k is computed. ``ann`` is None for exact search, else faiss HNSW parameters."""
 
     query_chunk: int = 4096
-    doc_chunk: int = 65536
+    doc_chunk: int = 16384  # measured (benchmarks/perf/exact_search.py): less CPU than 65536 on 2 cores
     ann: dict[str, int] | None = None  # {"M": 32, "ef_construction": 200, "ef_search": 128}
 
 

@@ -103,9 +103,11 @@ def dataset_section(suite: str, dataset: str, records: list[LoadedRecord], out_d
     for rec in records:
         name = f"{rec.row} (baseline)" if rec.row == baseline else rec.row
         if rec.status != "ok":
-            reason = _first_line(rec.data.get("reason", ""))
             label = {"not_run": "not run", "not_available": "data not available", "failed": "FAILED"}
-            cells = [f"{label.get(rec.status, rec.status)}: {reason}"] + [""] * (len(metrics) - 1)
+            prefix = label.get(rec.status, rec.status)
+            # Reasons may already say "not run: ..."; don't print the label twice.
+            reason = _first_line(rec.data.get("reason", "")).removeprefix(f"{prefix}: ")
+            cells = [f"{prefix}: {reason}"] + [""] * (len(metrics) - 1)
         else:
             cells = []
             for m in metrics:

@@ -40,7 +40,12 @@ def load_encoder(p: EncoderParams, device: str, load_path: str) -> Any:
     if key not in _MODELS:
         import torch
         import transformers
-        from sentence_transformers import SentenceTransformer, models
+        from sentence_transformers import SentenceTransformer
+
+        try:  # sentence-transformers >= 6 moved the modules; older releases keep them in .models
+            from sentence_transformers.sentence_transformer.modules import Pooling
+        except ImportError:
+            from sentence_transformers.models import Pooling
 
         # Its per-tensor "Loading weights" bar is noise next to our encode bar.
         transformers.utils.logging.disable_progress_bar()
@@ -55,8 +60,8 @@ def load_encoder(p: EncoderParams, device: str, load_path: str) -> Any:
             ) from exc
         if p.pooling != "model":
             for idx, module in enumerate(model):
-                if isinstance(module, models.Pooling):
-                    model[idx] = models.Pooling(module.get_embedding_dimension(), pooling_mode=p.pooling)
+                if isinstance(module, Pooling):
+                    model[idx] = Pooling(module.get_embedding_dimension(), pooling_mode=p.pooling)
         if p.max_seq_length is not None:
             model.max_seq_length = p.max_seq_length
         model.to(getattr(torch, p.dtype))

@@ -1,0 +1,285 @@
+"""``ada``: OpenAI embeddings, or any OpenAI-compatible ``/v1/embeddings`` server, then exact search.
+
+Production-style client (shared/docs/retrievers.md §1): the official ``openai`` client with
+``encoding_format="float"``; requests packed within the API limits (inputs, tokens per input and
+per request); up to ``concurrency`` requests in flight; our own retry loop (backoff with jitter,
+Retry-After honoured; see ``openai_retry``); every completed request stored in the embedding
+cache at once, so a killed or failed run resumes paying only for what is missing.
+
+The key is read from ``$OPENAI_API_KEY`` (``api_key_env``) when the request is made and is never
+put in params, cards, cache keys, logs or messages. A local server that needs no key gets a
+placeholder. Cache entries hold the vectors as the server returned them, keyed by (model,
+dimensions, endpoint host + path, implementation version) and the sha256 of the text actually
+sent, so newline replacement and truncation are part of the key, and renormalisation is applied
+after reading: the same text is never paid for twice under different local settings.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import random
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, Sequence
+from urllib.parse import urlsplit
+
+import numpy as np
+from pydantic import Field
+
+from benchmarks.cache import EmbeddingCache, text_key
+from benchmarks.context import RunContext
+from benchmarks.errors import DataError
+from retrievers import register
+from retrievers.base import DenseRetriever, Params, RetrieverCard
+from retrievers.openai_batching import TokenCounter, pack_requests, prepare_texts
+from retrievers.openai_retry import (
+    BadResponse, EmbeddingAPIError, Pacer, RetryPolicy, call_with_retries, parse_response, redact,
+    run_bounded,
+)
+
+log = logging.getLogger("harness.ada")
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+NO_KEY_PLACEHOLDER = "sk-no-key-required"  # sent to keyless local servers: the client demands a key
+PRICES_FILE = Path(__file__).with_name("openai_prices.yaml")
+
+
+class AdaParams(Params):
+    model: str = "text-embedding-ada-002"
+    base_url: str | None = None  # None: $OPENAI_BASE_URL, else the client's default (api.openai.com)
+    api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key, never the key
+    dimensions: int | None = Field(None, gt=0)  # text-embedding-3 and later only
+    max_inputs_per_request: int = Field(2048, gt=0)  # OpenAI: 2048; LlamaIndex batches 100
+    max_tokens_per_input: int = Field(8191, gt=0)
+    max_tokens_per_request: int = Field(300_000, gt=0)
+    on_too_long: Literal["truncate", "error"] = "truncate"
+    token_counter: Literal["auto", "tiktoken", "estimate"] = "auto"  # auto: tiktoken if usable
+    token_encoding: str = "auto"  # tiktoken encoding; auto: the model's, else cl100k_base
+    chars_per_token: float = Field(3.0, gt=0)  # the estimate used without tiktoken (conservative)
+    concurrency: int = Field(4, ge=1)
+    max_retries: int = Field(6, ge=0)
+    backoff_base_s: float = Field(1.0, ge=0)
+    backoff_max_s: float = Field(20.0, ge=0)
+    max_retry_after_s: float = Field(120.0, ge=0)
+    timeout_s: float = Field(600.0, gt=0)  # per attempt, as the openai client's default (connect: 5 s)
+    replace_newlines: bool = False  # LlamaIndex parity: "\n" -> " " before embedding
+    normalize: bool = True  # L2-renormalise (local servers may not return unit vectors)
+
+
+@lru_cache(maxsize=1)
+def price_table() -> dict[str, Any]:
+    import yaml
+
+    try:
+        return yaml.safe_load(PRICES_FILE.read_text(encoding="utf-8")) or {}
+    except OSError:
+        return {}
+
+
+def usd_per_million(model: str, host: str) -> float | None:
+    table = price_table()
+    if host not in (table.get("hosts") or []):
+        return None
+    price = (table.get("usd_per_million_tokens") or {}).get(model)
+    return float(price) if price is not None else None
+
+
+@register("ada")
+class OpenAIEmbeddingRetriever(DenseRetriever):
+    """OpenAI embeddings (text-embedding-ada-002 by default) or any OpenAI-compatible server."""
+
+    kind = "api"
+    impl_version = "1"
+    Params = AdaParams
+
+    def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
+        super().__init__(name, params)
+        self._counter: TokenCounter | None = None
+
+    # -- endpoint and key ------------------------------------------------------------------
+    def base_url(self) -> str:
+        return self.params.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_BASE_URL
+
+    def endpoint(self) -> tuple[str, str]:
+        """(host[:port], scheme://host[:port]/path) of the base URL, without credentials or query."""
+        parts = urlsplit(self.base_url())
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return host, f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
+
+    def _key(self) -> str | None:
+        return os.environ.get(self.params.api_key_env) or None
+
+    def unavailable_reason(self) -> str | None:
+        if importlib.util.find_spec("openai") is None:
+            return "not run: pip install openai"
+        if self._key() is None and not (self.params.base_url or os.environ.get("OPENAI_BASE_URL")):
+            return f"not run: set {self.params.api_key_env} or OPENAI_BASE_URL"
+        return None
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def counter(self) -> TokenCounter:
+        if self._counter is None:
+            p = self.params
+            self._counter = TokenCounter(p.token_counter, p.token_encoding, p.model, p.chars_per_token)
+        return self._counter
+
+    def fingerprint(self) -> dict[str, Any]:
+        host, url = self.endpoint()
+        return {
+            "encoder": "openai-embeddings", "model": self.params.model, "dimensions": self.params.dimensions,
+            "endpoint": url.split("://", 1)[-1], "impl": self.impl_version,
+            "vectors": "as returned", "text": "as sent",
+        }
+
+    def card(self) -> RetrieverCard:
+        host, url = self.endpoint()
+        params = self.params.model_dump(mode="json")
+        params["base_url"] = url  # resolved, credentials and query stripped
+        return RetrieverCard(
+            name=self.name, kind=self.kind, impl_version=self.impl_version,
+            model_id=self.params.model, model_revision=None,
+            params={**params, "endpoint_host": host, "token_counter": self.counter.describe(),
+                    "usd_per_million_tokens": usd_per_million(self.params.model, host)},
+        )
+
+    # -- embedding --------------------------------------------------------------------------
+    def encode_queries(self, texts: list[str], ctx: RunContext) -> np.ndarray:
+        return self.embed("query", texts, ctx)
+
+    def encode_passages(self, texts: list[str], ctx: RunContext) -> np.ndarray:
+        return self.embed("passage", texts, ctx)
+
+    def embed(self, side: str, texts: Sequence[str], ctx: RunContext) -> np.ndarray:
+        """Queries and passages are embedded alike; cached vectors first, then the missing ones."""
+        p = self.params
+        t0 = time.perf_counter()
+        try:
+            prepared = prepare_texts(texts, self.counter, max_tokens_per_input=p.max_tokens_per_input,
+                                     on_too_long=p.on_too_long, replace_newlines=p.replace_newlines)
+        except ValueError as exc:
+            raise DataError(f"{self.name}: {side} {exc}") from None
+        cache = EmbeddingCache(ctx.cache_dir / "embeddings")
+        fp = self.fingerprint()
+        unique = list(dict.fromkeys(prepared.sent))
+        found = cache.lookup(fp, unique)
+        vectors = {t: found[text_key(t)] for t in unique if text_key(t) in found}
+        missing = [t for t in unique if t not in vectors]
+        tokens_of = dict(zip(prepared.sent, prepared.tokens))
+        batches = pack_requests(missing, [tokens_of[t] for t in missing],
+                                max_inputs=p.max_inputs_per_request, max_tokens=p.max_tokens_per_request)
+        if batches:
+            requests = [[missing[i] for i in batch] for batch in batches]
+            vectors.update(self._request_all(requests, cache, fp, ctx, side))
+        if not texts:
+            return np.zeros((0, p.dimensions or 0), dtype=np.float32)
+        out = np.stack([vectors[t] for t in prepared.sent]).astype(np.float32)
+        if p.normalize:
+            norms = np.linalg.norm(out.astype(np.float64), axis=1, keepdims=True)
+            out = (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        ctx.add_stat("encode_s", time.perf_counter() - t0)
+        ctx.add_stat("encoded_texts", len(missing))
+        ctx.add_stat("cached_texts", len(unique) - len(missing))
+        ctx.add_stat("api_truncated_inputs", prepared.truncated)
+        if prepared.emptied:
+            ctx.add_stat("api_empty_inputs_sent_as_space", prepared.emptied)
+        ctx.stats.setdefault("api_requests", 0.0)
+        ctx.stats.setdefault("api_tokens", 0.0)
+        if usd_per_million(p.model, self.endpoint()[0]) is None:
+            ctx.stats["api_cost_usd"] = None  # type: ignore[assignment]  # unknown price: null, not 0
+        else:
+            ctx.stats.setdefault("api_cost_usd", 0.0)
+        return out
+
+    def _client(self) -> Any:
+        import openai
+
+        timeout = openai.Timeout(self.params.timeout_s, connect=min(5.0, self.params.timeout_s))
+        return openai.OpenAI(api_key=self._key() or NO_KEY_PLACEHOLDER, base_url=self.base_url(),
+                             max_retries=0, timeout=timeout)
+
+    def _request_all(self, batches: list[list[str]], cache: Any, fp: dict[str, Any], ctx: RunContext,
+                     side: str) -> dict[str, np.ndarray]:
+        """Send the batches, at most ``concurrency`` in flight; store each one as it completes."""
+        p = self.params
+        host, url = self.endpoint()
+        price, key = usd_per_million(p.model, host), self._key()
+        stop = threading.Event()
+        pacer = Pacer(stop)
+        policy = RetryPolicy(p.max_retries, p.backoff_base_s, p.backoff_max_s, p.max_retry_after_s)
+        rng = random.Random()
+        client = self._client()
+        retries: list[str] = []  # list.append is atomic: the worker threads share it
+        extra = {"dimensions": p.dimensions} if p.dimensions is not None else {}
+
+        def on_retry(reason: str, wait_s: float) -> None:
+            retries.append(reason)
+            log.warning("%s: %s; retrying in %.1f s", url, redact(reason, key), wait_s)
+
+        def attempt(texts: list[str]) -> tuple[np.ndarray, int | None]:
+            response = client.embeddings.create(model=p.model, input=texts, encoding_format="float", **extra)
+            vecs, tokens = parse_response(response, len(texts), p.dimensions)
+            if p.normalize and not np.linalg.norm(vecs.astype(np.float64), axis=1).all():
+                raise BadResponse("server returned an all-zero embedding, which cannot be normalised",
+                                  retryable=False)
+            return vecs, tokens
+
+        def work(texts: list[str]) -> tuple[list[str], np.ndarray, int | None]:
+            (vecs, tokens), _ = call_with_retries(lambda: attempt(texts), policy, pacer, rng,
+                                                  on_retry=on_retry)
+            return texts, vecs, tokens
+
+        results: dict[str, np.ndarray] = {}
+        bar = _progress(len(batches), f"{self.name} {side}s", ctx.progress)
+
+        def on_result(done: tuple[list[str], np.ndarray, int | None]) -> None:
+            texts, vecs, tokens = done
+            cache.store(fp, texts, vecs)  # at once: a kill after this costs nothing twice
+            results.update(zip(texts, vecs))
+            counted = tokens if tokens is not None else sum(self.counter.count(t) for t in texts)
+            ctx.add_stat("api_requests", 1)
+            ctx.add_stat("api_tokens", counted)
+            if tokens is None:  # the server reported no usage: our own count stands in
+                ctx.add_stat("api_tokens_estimated", counted)
+            if price is not None:
+                ctx.add_stat("api_cost_usd", counted * price / 1e6)
+            bar.update(1)
+
+        try:
+            handled, failure = run_bounded(batches, work, on_result, concurrency=p.concurrency, stop=stop)
+        finally:
+            bar.close()
+            ctx.add_stat("api_retries", len(retries))
+        client.close()
+        if failure is not None:
+            hint = ""
+            if failure.reason.startswith(("HTTP 401", "HTTP 403")):
+                hint = f" (check ${p.api_key_env})"
+            elif failure.reason.startswith("HTTP 400") and not self.counter.exact:
+                hint = (f" (token counts were estimated, {self.counter.describe()}: if an input was too "
+                        "long, lower chars_per_token or make tiktoken's BPE file available)")
+            raise EmbeddingAPIError(redact(
+                f"{self.name}: POST {url}/embeddings (model {p.model!r}) failed after {failure.attempts} "
+                f"attempt(s): {failure.reason}{hint}. {handled} of {len(batches)} requests in this run "
+                "succeeded and are cached; running again resumes from there.", key)) from None
+        return results
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="req", leave=False)
