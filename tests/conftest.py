@@ -42,3 +42,12 @@ def tiny_copy(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_DATA_PATH", str(data))
     monkeypatch.setenv("HARNESS_DATASETS_DIR", str(cards))
     return data / "tiny", cards / "tiny.yaml"
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """An empty data folder that is the whole data path."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("HARNESS_DATA_PATH", str(folder))
+    return folder

@@ -24,14 +24,6 @@ SKY = "p-2aeb97b86aecde5f"
 FISH = "p-396413c8b1ab23e1"
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    monkeypatch.setenv("HARNESS_DATA_PATH", str(folder))
-    return folder
-
-
 def csv_card(tmp_path, data_dir, fixture: str, **options):
     """A csv-qa card over a copy of one fixture, pinned to its sha256."""
     shutil.copy(FIXTURES / fixture, data_dir / fixture)

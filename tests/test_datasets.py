@@ -26,15 +26,6 @@ SHARED = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    """An empty data folder that is the whole data path."""
-    folder = tmp_path / "data"
-    folder.mkdir()
-    monkeypatch.setenv("HARNESS_DATA_PATH", str(folder))
-    return folder
-
-
-@pytest.fixture
 def shared(monkeypatch):
     if not (SHARED / "README.md").is_file():
         pytest.skip(f"shared data not found at {SHARED}")

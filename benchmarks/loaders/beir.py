@@ -7,40 +7,39 @@ score a judgment on a missing doc as unreachable, which quietly lowers every ret
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from benchmarks.cards import DatasetCard
 from benchmarks.loaders import dedupe
 from benchmarks.loaders.common import data_error, decode_line, few, id_field, iter_jsonl, text_field
 from benchmarks.types import Doc, Qrels, Split
 
+T = TypeVar("T")
 
-def read_corpus(card: DatasetCard, path: Path) -> dict[str, Doc]:
-    corpus: dict[str, Doc] = {}
+
+def _read_unique(card: DatasetCard, path: Path, kind: str, make: Callable[[int, dict], T]) -> dict[str, T]:
+    """Records of a BEIR JSONL file by ``_id``; a repeated id is an error naming both lines."""
+    records: dict[str, T] = {}
     first_line: dict[str, int] = {}
     for lineno, obj in iter_jsonl(card, path):
-        doc_id = id_field(card, path, lineno, obj, "_id")
-        if doc_id in corpus:
+        rid = id_field(card, path, lineno, obj, "_id")
+        if rid in records:
             raise data_error(card, path, lineno,
-                             f"duplicate doc id {doc_id!r} (first on line {first_line[doc_id]})",
-                             "Doc ids must be unique; remove or rename one")
-        first_line[doc_id] = lineno
-        corpus[doc_id] = Doc(text=text_field(card, path, lineno, obj, "text"),
-                             title=text_field(card, path, lineno, obj, "title", required=False))
-    return corpus
+                             f"duplicate {kind} id {rid!r} (first on line {first_line[rid]})",
+                             f"{kind.capitalize()} ids must be unique; remove or rename one")
+        first_line[rid] = lineno
+        records[rid] = make(lineno, obj)
+    return records
+
+
+def read_corpus(card: DatasetCard, path: Path) -> dict[str, Doc]:
+    return _read_unique(card, path, "doc", lambda lineno, obj: Doc(
+        text=text_field(card, path, lineno, obj, "text"),
+        title=text_field(card, path, lineno, obj, "title", required=False)))
 
 
 def read_queries(card: DatasetCard, path: Path) -> dict[str, str]:
-    queries: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    for lineno, obj in iter_jsonl(card, path):
-        qid = id_field(card, path, lineno, obj, "_id")
-        if qid in queries:
-            raise data_error(card, path, lineno,
-                             f"duplicate query id {qid!r} (first on line {first_line[qid]})",
-                             "Query ids must be unique; remove or rename one")
-        first_line[qid] = lineno
-        queries[qid] = text_field(card, path, lineno, obj, "text")
-    return queries
+    return _read_unique(card, path, "query", lambda lineno, obj: text_field(card, path, lineno, obj, "text"))
 
 
 def read_qrels(card: DatasetCard, path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
