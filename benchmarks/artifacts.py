@@ -1,0 +1,155 @@
+"""Cache of trained artifacts (adapters, fine-tuned encoders), keyed by everything that made them.
+
+Key = sha256 of the canonical JSON of the spec: {kind, base model fingerprint, training-data
+hash, hyper-parameters, seed, implementation version}. A changed hyper-parameter is a new key
+(so it retrains); an unchanged re-run finds the folder and reuses it.
+
+Layout: ``<cache>/artifacts/<key>/`` holds the artifact's files plus ``artifact.json`` (spec,
+training info for the record, sha256 of every file, one content hash over them all).
+
+Publishing is atomic: training writes into a temporary sibling folder, which is renamed into
+place only once complete, so a killed run or a concurrent reader never sees half an artifact.
+On reuse the files are re-hashed; a folder whose files no longer match is trained again.
+
+Example:
+    >>> cache = ArtifactCache(ctx.cache_dir / "artifacts")
+    >>> art = cache.get_or_build(spec, lambda folder: train_into(folder), retrain=ctx.retrain)
+    >>> art.path, art.content_sha256, art.reused
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from benchmarks.fsutil import atomic_write_json
+
+log = logging.getLogger("harness")
+META = "artifact.json"
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def artifact_key(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
+
+
+def make_spec(kind: str, base: dict[str, Any], data_sha256: str, hyper: dict[str, Any], seed: int,
+              impl_version: str) -> dict[str, Any]:
+    """The one shape of spec every trainer uses, so keys are comparable and readable."""
+    return {"kind": kind, "base": base, "data_sha256": data_sha256, "hyper": hyper, "seed": seed,
+            "impl_version": impl_version}
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (relative posix paths), except artifact.json."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel == META:
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        out[rel] = digest.hexdigest()
+    return out
+
+
+def content_hash(files: dict[str, str]) -> str:
+    """One hash for the artifact: over the sorted (path, sha256) list, so order cannot matter."""
+    return hashlib.sha256(canonical_json(sorted(files.items())).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    key: str
+    path: Path
+    content_sha256: str
+    files: dict[str, str]
+    info: dict[str, Any]  # what the build function returned (steps, losses, train time, ...)
+    reused: bool
+
+    def record(self) -> dict[str, Any]:
+        """The part of the result record's "training" that describes the artifact."""
+        return {"artifact_key": self.key, "artifact_sha256": self.content_sha256,
+                "artifact_path": str(self.path), "reused": self.reused, **self.info}
+
+
+class ArtifactCache:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def lookup(self, spec: dict[str, Any]) -> Artifact | None:
+        """The published artifact for ``spec``, or None (absent, unreadable or altered)."""
+        key = artifact_key(spec)
+        folder = self.path(key)
+        try:
+            meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        files = file_hashes(folder)
+        if meta.get("key") != key or files != meta.get("files"):
+            log.warning("artifact %s does not match its manifest; training again", folder)
+            return None
+        return Artifact(key, folder, meta["content_sha256"], files, meta.get("info", {}), reused=True)
+
+    def publish(self, spec: dict[str, Any], build: Callable[[Path], dict[str, Any]]) -> Artifact:
+        """Build into a temporary folder, write the manifest, then rename it into place."""
+        key = artifact_key(spec)
+        final = self.path(key)
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-{key[:16]}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            info = build(tmp) or {}
+            files = file_hashes(tmp)
+            if not files:
+                raise RuntimeError(f"training for {spec.get('kind')} wrote no files")
+            digest = content_hash(files)
+            atomic_write_json(tmp / META, {"key": key, "spec": spec, "files": files,
+                                           "content_sha256": digest, "info": info})
+            self._move_into_place(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return Artifact(key, final, digest, files, info, reused=False)
+
+    def _move_into_place(self, tmp: Path, final: Path) -> None:
+        old = None
+        if final.exists():  # --retrain, or a stale/altered folder: set it aside, then swap
+            old = final.with_name(f".old-{final.name[:16]}-{uuid.uuid4().hex[:8]}")
+            os.rename(final, old)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            # Another process published the same key between our check and rename: both
+            # were trained from the same spec, so keeping theirs is as good as ours.
+            if not (final / META).is_file():
+                if old is not None and not final.exists():
+                    os.rename(old, final)  # put the previous artifact back rather than lose it
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def get_or_build(self, spec: dict[str, Any], build: Callable[[Path], dict[str, Any]],
+                     retrain: bool = False) -> Artifact:
+        """Reuse the artifact for ``spec`` unless ``retrain``; otherwise train and publish it."""
+        if not retrain:
+            found = self.lookup(spec)
+            if found is not None:
+                log.info("reusing trained artifact %s", found.path)
+                return found
+        return self.publish(spec, build)

@@ -1,0 +1,136 @@
+"""Our adapter against LlamaIndex's own code: folders load both ways, and training matches.
+
+Skipped when llama-index is not installed (``pip install -e '.[llamaindex]'``).
+"""
+import hashlib
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("llama_index.core", reason="llama-index not installed: pip install -e '.[llamaindex]'")
+pytest.importorskip("llama_index.finetuning", reason="llama-index-finetuning not installed (or broken)")
+
+from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
+from llama_index.embeddings.adapter import LinearAdapterEmbeddingModel  # noqa: E402
+from llama_index.embeddings.adapter.utils import TwoLayerNN as LlamaTwoLayerNN  # noqa: E402
+from llama_index.finetuning import EmbeddingAdapterFinetuneEngine  # noqa: E402
+from llama_index.finetuning.embeddings.common import EmbeddingQAFinetuneDataset  # noqa: E402
+
+from benchmarks.training import training_pairs  # noqa: E402
+from retrievers.adapter_models import TwoLayerNN, apply_adapter, load_adapter, save_adapter  # noqa: E402
+from retrievers.bge_adapter import AdapterParams, train_adapter  # noqa: E402
+from retrievers.llamaindex_path import LlamaIndexRetriever, recorded_losses  # noqa: E402
+from test_artifacts import one_thread, run_suite, tiny_split, write_tiny_suite  # noqa: E402, F401 (one_thread: autouse fixture)
+
+DIM = 8
+
+
+def vector(text: str) -> list[float]:
+    """A fixed pseudo-random unit vector per text (float32 values, as a real encoder returns)."""
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return (v / np.linalg.norm(v)).astype(np.float32).tolist()
+
+
+class HashEmbedding(BaseEmbedding):
+    """Stands in for the frozen base model: LlamaIndex calls it one text at a time."""
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return vector("q:" + query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return vector("q:" + query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return vector(text)
+
+
+def llama_dataset() -> Any:
+    split = tiny_split()
+    return EmbeddingQAFinetuneDataset(queries=split.queries, corpus={d: doc.text for d, doc in split.corpus.items()},
+                                      relevant_docs={q: list(r) for q, r in split.qrels.items()})
+
+
+def base_tensors():
+    pairs = training_pairs(tiny_split())
+    q = torch.tensor([vector("q:" + p.query) for p in pairs])
+    p = torch.tensor([vector(p.passage) for p in pairs])
+    return q, p, [x.passage for x in pairs]
+
+
+def train_with_llamaindex(folder, **kwargs: Any) -> list[float]:
+    torch.manual_seed(0)
+    with recorded_losses() as losses:
+        engine = EmbeddingAdapterFinetuneEngine(llama_dataset(), HashEmbedding(), model_output_path=str(folder),
+                                                device="cpu", show_progress_bar=False, **kwargs)
+        engine.finetune()
+    return losses
+
+
+def test_same_training_as_the_engine(tmp_path):
+    # Same base vectors, pairs, batches (4, unshuffled), AdamW, warmup and clipping: same weights.
+    losses = train_with_llamaindex(tmp_path, epochs=2, batch_size=4, bias=True)
+    theirs = load_adapter(tmp_path)
+    q, p, passages = base_tensors()
+    ours, log = train_adapter(q, p, passages, AdapterParams(epochs=2, train_batch_size=4, bias=True), seed=0)
+    assert log.steps == len(losses) == 6
+    assert log.step_losses == pytest.approx(losses, abs=1e-6)
+    assert torch.allclose(ours.linear.weight, theirs.linear.weight, atol=1e-6)
+    assert torch.allclose(ours.linear.bias, theirs.linear.bias, atol=1e-6)
+    assert not torch.allclose(theirs.linear.weight, torch.eye(DIM))  # it did train
+
+
+def test_engine_adapter_loads_into_ours_with_the_same_query_embeddings(tmp_path):
+    train_with_llamaindex(tmp_path, epochs=1, batch_size=4)
+    theirs = LinearAdapterEmbeddingModel(HashEmbedding(), str(tmp_path), device="cpu")
+    ours = load_adapter(tmp_path)
+    query = "Where did the cat sit?"
+    expected = np.array(theirs.get_query_embedding(query), np.float32)
+    got = apply_adapter(ours, np.array([vector("q:" + query)], np.float32), normalize=False)[0]
+    assert np.allclose(got, expected, atol=1e-7)
+    # passages untouched on both sides
+    assert theirs.get_text_embedding("some passage") == vector("some passage")
+
+
+@pytest.mark.parametrize("two_layer", [False, True])
+def test_our_adapter_loads_into_llamaindex(tmp_path, two_layer):
+    q, p, passages = base_tensors()
+    params = AdapterParams(epochs=1, train_batch_size=4, bias=True, lr=1e-2)
+    if two_layer:
+        params = AdapterParams(adapter="two_layer", hidden_features=16, add_residual=True, epochs=1, lr=1e-2)
+    ours, _ = train_adapter(q, p, passages, params, seed=0)
+    save_adapter(ours, tmp_path)
+    cls = LlamaTwoLayerNN if two_layer else None
+    theirs = LinearAdapterEmbeddingModel(HashEmbedding(), str(tmp_path), adapter_cls=cls, device="cpu")
+    query = "How do penguins survive winter?"
+    got = apply_adapter(ours, np.array([vector("q:" + query)], np.float32), normalize=False)[0]
+    assert np.allclose(theirs.get_query_embedding(query), got, atol=1e-7)
+    assert isinstance(ours, TwoLayerNN) == two_layer
+
+
+def test_unavailable_reason_names_the_extra(monkeypatch):
+    import retrievers.llamaindex_path as mod
+
+    monkeypatch.setattr(mod, "_has", lambda name: name != "llama_index.finetuning")
+    assert LlamaIndexRetriever("li", {"adapter": False}).unavailable_reason() is None
+    assert LlamaIndexRetriever("li", {"adapter": True}).unavailable_reason() == \
+        "not run: pip install -e '.[llamaindex]'"
+
+
+def test_llamaindex_rows_in_a_suite(tmp_path, monkeypatch):
+    rows = ["{name: ours, use: bge, params: {model: minilm-l6}}",
+            "{name: li, use: llamaindex, params: {model: minilm-l6}}",
+            "{name: li-adapter, use: llamaindex, params: {model: minilm-l6, adapter: true, epochs: 1}}"]
+    name = write_tiny_suite(tmp_path, monkeypatch, rows)
+    code, rec = run_suite(tmp_path, name, "r1")
+    assert code == 0, {k: v.get("reason") for k, v in rec.items()}
+    # same model, same exact search: LlamaIndex's base path ranks as ours does
+    assert rec["li"]["metrics"] == pytest.approx(rec["ours"]["metrics"], abs=1e-9)
+    train = rec["li-adapter"]["training"]
+    assert train["steps"] == 2 and train["reused"] is False and len(train["epoch_losses"]) == 1
+    assert rec["li-adapter"]["retriever"]["artifacts"]["adapter"] == train["artifact_sha256"]
+    code, again = run_suite(tmp_path, name, "r2", "--retriever", "li-adapter")
+    assert again["li-adapter"]["training"]["reused"] is True
+    assert again["li-adapter"]["metrics"] == rec["li-adapter"]["metrics"]
