@@ -1,0 +1,141 @@
+"""The e2e (DALM RAG-e2e) loss, pure torch. Notation (shared/docs/retrievers.md section 5):
+
+Retriever. Unit query/passage embeddings q_i, p_j of one in-batch set of B rows, each row i a
+(query, gold passage, answer) triple. S = scale * Q P^T (scale 100 = 1/temperature 0.01), with
+same-passage off-diagonal entries set to -inf when masking false negatives.
+    L_ret = (CE(S, diag) + CE(S^T, diag)) / 2            (exactly ``contrastive``'s loss)
+    log P(p_j | q_i) = log_softmax_j(S_i.)                (``retrieval_log_probs``)
+    r_i = log P(p_i | q_i)                                (the gold passage's log-probability)
+
+Generator. Row i is the token sequence x_i = "#query# q #passage# p #answer# a <eos>", right-
+padded. lp_{i,t} = log P_theta(x_{i,t} | x_{i,<t}) for targets t = 1..L-1 (column t-1 here).
+Masks over targets: valid_{i,t} (not padding); answer_{i,t} = valid and t >= n_i, where n_i is
+the index of the first answer token; loss mask m = answer (default) or valid (DALM: prompt
+tokens in the LM loss too, ``lm_loss_on_prompt``).
+
+Variants of the generator term (total loss L = L_ret + L_gen):
+  dalm        L_gen = -sum_{i,t} m_{i,t} (lp_{i,t} + answer_{i,t} r_i) / sum m
+              (DALM's marginalize_log_probs: r_i is added to every answer token's log-prob).
+              Note: dL_gen/dS does not depend on the generator's predictions at all: it equals
+              -(sum_i A_i grad r_i) / sum m with A_i = row i's answer tokens. The generator
+              "couples" to the retriever only through answer lengths.
+  marginal    L_gen = [ sum_i -log sum_j P(p_j|q_i) P_theta(a_i | q_i, p_j)
+                        + prompt NLL of the gold sequences if m includes prompt tokens ] / sum m
+              over in-batch passages j (B^2 generator sequences), m counted on gold sequences.
+              Here the retriever is pushed toward passages under which the answer is likely.
+  independent L_gen = -sum m lp / sum m: no retriever term (an ablation; the retriever then
+              gets no gradient from the generator).
+With all retrieval mass on the gold passage (r_i = 0) the three coincide.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+Variant = Literal["dalm", "marginal", "independent"]
+
+
+def score_matrix(q: torch.Tensor, p: torch.Tensor, scale: float, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """S = scale * q p^T with masked (false-negative) entries at -inf: same as symmetric_infonce."""
+    scores = scale * q @ p.T
+    return scores.masked_fill(mask, float("-inf")) if mask is not None else scores
+
+
+def retrieval_log_probs(scores: torch.Tensor) -> torch.Tensor:
+    """log P(p_j | q_i) over the in-batch passages: row-wise log-softmax of S."""
+    return torch.log_softmax(scores, dim=1)
+
+
+def token_log_probs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """[B, L-1]: column t-1 holds log P(x_t | x_<t). Via cross_entropy, so no [B, L, V]
+    log-softmax is kept for backward beyond what cross_entropy itself needs."""
+    b, length, vocab = logits.shape
+    nll = F.cross_entropy(logits[:, :-1].reshape(-1, vocab).float(), input_ids[:, 1:].reshape(-1), reduction="none")
+    return -nll.view(b, length - 1)
+
+
+def target_masks(attention_mask: torch.Tensor, answer_start: torch.Tensor,
+                 lm_loss_on_prompt: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss mask m, answer mask) over targets t = 1..L-1, as float [B, L-1].
+
+    answer = valid & (t >= n_i): DALM slices log-probs at n_i - 1, i.e. targets from index n_i.
+    """
+    valid = attention_mask[:, 1:].bool()
+    t = torch.arange(1, attention_mask.shape[1], device=attention_mask.device)
+    answer = valid & (t[None, :] >= answer_start[:, None])
+    loss = valid if lm_loss_on_prompt else answer
+    return loss.float(), answer.float()
+
+
+def dalm_generator_loss(token_lp: torch.Tensor, loss_mask: torch.Tensor, answer_mask: torch.Tensor,
+                        r: torch.Tensor | None) -> torch.Tensor:
+    """-sum m (lp + answer * r_i) / sum m; ``r`` None gives the plain (independent) LM loss."""
+    ll = token_lp if r is None else token_lp + answer_mask * r[:, None]
+    return -(loss_mask * ll).sum() / loss_mask.sum().clamp(min=1)
+
+
+def marginal_generator_loss(log_p: torch.Tensor, answer_lp: torch.Tensor, n_tokens: torch.Tensor,
+                            prompt_nll: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """[sum_i -logsumexp_j(log_p_ij + answer_lp_ij) + prompt_nll] / n_tokens.
+
+    ``answer_lp[i, j]`` = log P_theta(a_i | q_i, p_j) (sum over answer tokens). Masked passages
+    have log_p = -inf and drop out of the sum; the diagonal is never masked, so no row is empty.
+    """
+    per_query = -torch.logsumexp(log_p + answer_lp, dim=1)
+    return (per_query.sum() + prompt_nll) / n_tokens.clamp(min=1)
+
+
+@dataclass
+class LossParts:
+    total: torch.Tensor
+    retriever: torch.Tensor  # L_ret
+    generator: torch.Tensor  # L_gen (with the retriever term, per variant)
+    lm_nll: torch.Tensor  # generator NLL on the gold sequences alone (diagnostic, no grad needed)
+
+    def floats(self) -> dict[str, float]:
+        return {k: float(getattr(self, k).detach()) for k in ("total", "retriever", "generator", "lm_nll")}
+
+
+def e2e_loss(scores: torch.Tensor, token_lp: torch.Tensor, attention_mask: torch.Tensor,
+             answer_start: torch.Tensor, variant: Variant = "dalm", lm_loss_on_prompt: bool = False) -> LossParts:
+    """Total loss from S [B, B] and the generator's token log-probs.
+
+    For ``dalm``/``independent`` the generator rows are the B gold sequences. For ``marginal``
+    they are B*B sequences, row i*B + j pairing query i (and its answer) with passage j.
+    """
+    b = scores.shape[0]
+    target = torch.arange(b, device=scores.device)
+    l_ret = (F.cross_entropy(scores, target) + F.cross_entropy(scores.T, target)) / 2
+    log_p = retrieval_log_probs(scores)
+    loss_mask, answer_mask = target_masks(attention_mask, answer_start, lm_loss_on_prompt)
+    if variant == "marginal":
+        if token_lp.shape[0] != b * b:
+            raise ValueError(f"marginal needs B*B = {b * b} generator rows, got {token_lp.shape[0]}")
+        answer_lp = (answer_mask * token_lp).sum(1).view(b, b)
+        gold = target * b + target  # rows (i, i)
+        m_gold, a_gold, lp_gold = loss_mask[gold], answer_mask[gold], token_lp[gold]
+        prompt_nll = -((m_gold - a_gold).clamp(min=0) * lp_gold).sum()
+        l_gen = marginal_generator_loss(log_p, answer_lp, m_gold.sum(), prompt_nll)
+        lm = dalm_generator_loss(lp_gold, m_gold, a_gold, None)
+    else:
+        if token_lp.shape[0] != b:
+            raise ValueError(f"{variant} needs B = {b} generator rows, got {token_lp.shape[0]}")
+        r = log_p.diagonal() if variant == "dalm" else None
+        l_gen = dalm_generator_loss(token_lp, loss_mask, answer_mask, r)
+        lm = dalm_generator_loss(token_lp, loss_mask, answer_mask, None)
+    return LossParts(l_ret + l_gen, l_ret, l_gen, lm.detach())
+
+
+FORMULAS = {
+    "dalm": "L_ret + [-sum m (lp + 1[t>=n_i] r_i) / sum m], r_i = log softmax(S_i)[i] (gold passage only)",
+    "marginal": "L_ret + [sum_i -log sum_j softmax(S_i)_j P(a_i|q_i,p_j) (+ prompt NLL)] / sum m",
+    "independent": "L_ret + [-sum m lp / sum m] (no retriever term in the generator loss)",
+}
+
+
+def describe(variant: str) -> dict[str, Any]:
+    """The formula in words, for the result record."""
+    return {"formula": FORMULAS[variant], "L_ret": "(CE(S) + CE(S^T)) / 2, S = scale * Q P^T"}
