@@ -10,10 +10,14 @@ evaluation as DALM). The record carries both base models' fingerprints, the trai
 checkpoints' hashes and the loss curves (total, retriever part, generator part, LM NLL).
 
 CPU default (max_train_examples 128, batch 8, 1 epoch = 16 optimizer steps, generator length
-192): measured about 30 s per step for SmolLM2-135M + MiniLM-L6 on one thread of this shared
-2-core machine, so ~9 min of training; the first run also generates 128 answers (~7 s each,
-cached). DALM's own defaults (batch 32, 1 epoch over the whole split, lengths 50/128/256) are
-one params block away and are the sensible choice on a GPU.
+192): measured 29 s per step for SmolLM2-135M + MiniLM-L6 on one thread of this shared 2-core
+machine (2 threads were slower there), 7.8 min of training for the arcee row. The first run also
+generates the 128 answers (7-9 s each, ~19 min; cached per item, shared with `harness.py
+generate --answers-for`). DALM's own settings (batch 32, 1 epoch over the whole split, lengths
+50/128/256) are one params block away and are the sensible choice on a GPU.
+
+Full DALM behaviour: faithful_double_prefix, faithful_answer_start, lm_loss_on_prompt: true,
+generator_truncation: right, mask_same_passage: false.
 
 Rows whose answer is empty (generation failed) are dropped: DALM would keep them and the
 empty answer would silently remove the retriever term (retrievers.md, quirk 7).
