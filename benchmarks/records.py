@@ -52,13 +52,39 @@ class _desc(str):
         return str.__gt__(self, other)
 
 
+def _machine_prefixes() -> list[tuple[str, str]]:
+    import os
+    import sys
+
+    from benchmarks.provenance import REPO_ROOT
+
+    pairs = [(str(REPO_ROOT) + "/", ""), (str(REPO_ROOT.parent) + "/", "../"),
+             (sys.prefix + "/", "<python>/"), (sys.base_prefix + "/", "<python>/"),
+             (os.path.expanduser("~") + "/", "~/")]
+    return sorted(pairs, key=lambda pair: -len(pair[0]))  # longest prefix first
+
+
+def portable(obj: Any) -> Any:
+    """The record with machine-specific path prefixes shortened (repo-relative, ~/, <python>/):
+    records are committed, and error messages and artifact paths would otherwise carry them."""
+    if isinstance(obj, str):
+        for prefix, short in _machine_prefixes():
+            obj = obj.replace(prefix, short)
+        return obj
+    if isinstance(obj, dict):
+        return {k: portable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable(v) for v in obj]
+    return obj
+
+
 def write_record(
     path: Path, record: dict[str, Any], per_query: dict[str, dict[str, float]] | None = None,
     run: Run | None = None,
 ) -> None:
     """Write sidecars first and the record last, each atomically: a record on disk always
     points at complete sidecars whose hashes it carries."""
-    record = dict(record, schema_version=SCHEMA)
+    record = portable(dict(record, schema_version=SCHEMA))
     stem = path.name[: -len(".json")]
     if per_query is not None:
         data = dumps_json(per_query).encode("utf-8")

@@ -182,8 +182,8 @@ class SuiteRunner:
             results, per_query = self.score(ds.split, run, relevance_level(ds.card))
         except Exception as exc:  # one broken retriever must not sink the suite
             log.error("%s: FAILED: %s", label, exc)
-            record.update(status="failed", reason=portable(f"{type(exc).__name__}: {exc}"),
-                          traceback=portable(traceback.format_exc(limit=8)))
+            record.update(status="failed", reason=f"{type(exc).__name__}: {exc}",
+                          traceback=traceback.format_exc(limit=8))
             write_record(path, record)
             return False
         record.update(results, status="ok", training=training, stats=ctx.stats)
@@ -229,18 +229,6 @@ class SuiteRunner:
             "hit_rate_curve": hit_rate_curve(ev.per_query[curve_metric], suite.top_k or 1),
         }
         return results, per_query
-
-
-def portable(text: str) -> str:
-    """Strip machine-specific prefixes from messages kept in committed records."""
-    import sys
-
-    from benchmarks.provenance import REPO_ROOT
-
-    for prefix, short in ((str(REPO_ROOT) + "/", ""), (sys.prefix + "/", "<python>/"),
-                          (sys.base_prefix + "/", "<python>/")):
-        text = text.replace(prefix, short)
-    return text
 
 
 def relevance_level(card: Any) -> int:

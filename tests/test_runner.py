@@ -110,3 +110,13 @@ def test_unknown_filter_is_an_error(tiny_env, tmp_path, capsys):
     rc = main(["--suite", "tiny", "--retriever", "nope", "--results-dir", str(tmp_path / "r"), "--quiet"])
     assert rc == 2 and "--retriever nope: not in this suite" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_records_carry_no_machine_paths(tiny_run):
+    from benchmarks.provenance import REPO_ROOT
+    from benchmarks.records import portable
+
+    assert portable({"a": [f"{REPO_ROOT}/datasets/x.yaml"]}) == {"a": ["datasets/x.yaml"]}
+    _, _, _, results, _, _ = tiny_run
+    for path in (results / "tiny" / "tiny").glob("*.json"):
+        assert str(REPO_ROOT) not in path.read_text(), path
