@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks.errors import DataError
 from benchmarks.fsutil import atomic_write_bytes, atomic_write_json, dumps_json
+from benchmarks.trec import run_text
 from benchmarks.types import Run
 
 SCHEMA = "result/v1"
@@ -36,20 +37,9 @@ def _sha256(data: bytes) -> str:
 
 
 def trec_run_bytes(run: Run, tag: str) -> bytes:
-    """TREC run text, ranked by the harness tie rule (score desc, doc id desc), gzip'd with a
-    fixed header time so identical runs give identical bytes."""
-    lines = []
-    for qid in sorted(run):
-        ranked = sorted(run[qid].items(), key=lambda item: (-item[1], _desc(item[0])))
-        lines += [f"{qid} Q0 {doc} {rank} {score:.6f} {tag}" for rank, (doc, score) in enumerate(ranked, 1)]
-    return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0)
-
-
-class _desc(str):
-    """Sort key that orders strings descending inside an otherwise ascending tuple sort."""
-
-    def __lt__(self, other: str) -> bool:  # type: ignore[override]
-        return str.__gt__(self, other)
+    """The TREC run (harness tie rule), gzip'd with a fixed header time so identical runs give
+    identical bytes."""
+    return gzip.compress(run_text(run, tag).encode("utf-8"), mtime=0)
 
 
 def _machine_prefixes() -> list[tuple[str, str]]:

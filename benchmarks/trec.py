@@ -20,11 +20,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from pathlib import Path
 from typing import Iterator, Union
 
 from .errors import DataError
+from .fsutil import atomic_write_bytes
 from .types import Qrels, Run
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -166,30 +165,8 @@ def _check_token(value: str, what: str) -> str:
     return value
 
 
-def _write_atomic(path: PathLike, lines: Iterator[str]) -> None:
-    """Write to a temporary file in the same directory, then rename over ``path``.
-
-    A crash mid-write leaves the old file (or none), never a truncated one that would be
-    scored as if the retriever had returned fewer documents.
-    """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.writelines(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def write_run(path: PathLike, run: Run, tag: str = "harness") -> None:
-    """Write ``run`` in TREC format, queries sorted by id, documents in trec_eval order.
+def run_text(run: Run, tag: str = "harness") -> str:
+    """``run`` in TREC format, queries sorted by id, documents in trec_eval order.
 
     Documents go by score descending, ties by doc id descending, ranks from 1; scores are
     written with ``repr`` so they read back bit for bit. Sorting the queries makes the file
@@ -206,7 +183,13 @@ def write_run(path: PathLike, run: Run, tag: str = "harness") -> None:
                     raise DataError(f"cannot write run: query {qid!r}, document {doc!r} has a NaN score")
                 yield f"{qid} Q0 {_check_token(doc, 'document id')} {rank} {float(score)!r} {tag}\n"
 
-    _write_atomic(path, lines())
+    return "".join(lines())
+
+
+def write_run(path: PathLike, run: Run, tag: str = "harness") -> None:
+    """Write :func:`run_text` atomically: the whole text is built (and checked) first, so a
+    bad id leaves the old file, never a truncated one scored as fewer documents."""
+    atomic_write_bytes(path, run_text(run, tag).encode("utf-8"))
 
 
 def write_qrels(path: PathLike, qrels: Qrels) -> None:
@@ -218,4 +201,4 @@ def write_qrels(path: PathLike, qrels: Qrels) -> None:
             for doc in sorted(qrels[qid]):
                 yield f"{qid} 0 {_check_token(doc, 'document id')} {int(qrels[qid][doc])}\n"
 
-    _write_atomic(path, lines())
+    atomic_write_bytes(path, "".join(lines()).encode("utf-8"))
