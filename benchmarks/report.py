@@ -6,6 +6,7 @@ significance test is seeded, and the plots carry no timestamp.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.fsutil import atomic_write_bytes
@@ -25,18 +26,26 @@ def _first_line(text: str, limit: int = 140) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def significance(records: list[LoadedRecord], baseline: str, metrics: list[str]) -> dict[tuple[str, str], str]:
-    """(row, metric) -> mark, for rows whose paired difference to the baseline is significant
-    after Holm correction across the rows compared on that metric."""
+@dataclass(frozen=True)
+class PairedTest:
+    row: str
+    metric: str
+    diff: float  # mean over the paired queries of row minus baseline
+    p: float  # two-sided paired randomization test
+    p_adjusted: float  # after the suite's correction across the rows tested on this metric
+
+
+def paired_tests(records: list[LoadedRecord], baseline: str, metrics: list[str]) -> list[PairedTest]:
+    """Each ok row against the baseline, per metric, on the same queries (else no test)."""
     by_row = {r.row: r for r in records if r.status == "ok"}
     if baseline not in by_row:
-        return {}
+        return []
     settings = by_row[baseline].data["settings"]
     sig = settings.get("significance", {})
-    alpha, n_resamples = sig.get("alpha", 0.05), sig.get("n_resamples", 10000)
+    n_resamples = sig.get("n_resamples", 10000)
     base_pq = by_row[baseline].per_query()
     others = [r for r in by_row if r != baseline]
-    marks: dict[tuple[str, str], str] = {}
+    out: list[PairedTest] = []
     for metric in metrics:
         tests = []
         for row in others:
@@ -47,13 +56,27 @@ def significance(records: list[LoadedRecord], baseline: str, metrics: list[str])
                 continue  # not the same query set: no paired test
             a, b = [pq[q] for q in qids], [base[q] for q in qids]
             p = paired_randomization_test(a, b, n_resamples=n_resamples, seed=settings.get("seed", 0))
-            tests.append((row, p, sum(a) - sum(b)))
-        adjusted = holm([p for _, p, _ in tests]) if sig.get("correction", "holm") == "holm" else [
-            p for _, p, _ in tests]
-        for (row, _, diff), p_adj in zip(tests, adjusted):
-            if p_adj < alpha and diff != 0:
-                marks[(row, metric)] = UP if diff > 0 else DOWN
-    return marks
+            tests.append((row, p, (sum(a) - sum(b)) / len(qids)))
+        ps = [p for _, p, _ in tests]
+        adjusted = holm(ps) if sig.get("correction", "holm") == "holm" else ps
+        out += [PairedTest(row, metric, diff, p, p_adj) for (row, p, diff), p_adj in zip(tests, adjusted)]
+    return out
+
+
+def significance(tests: list[PairedTest], alpha: float) -> dict[tuple[str, str], str]:
+    """(row, metric) -> mark, for rows significantly above or below the baseline."""
+    return {(t.row, t.metric): UP if t.diff > 0 else DOWN for t in tests if t.p_adjusted < alpha and t.diff != 0}
+
+
+def p_value_table(tests: list[PairedTest], baseline: str) -> list[str]:
+    """The p-values behind the marks, folded away under the table."""
+    if not tests:
+        return []
+    lines = [f"<details><summary>Paired tests against <code>{baseline}</code></summary>", "",
+             "| retriever | metric | Δ mean | p | p adjusted |", "|---|---|---|---|---|"]
+    for t in tests:  # the suite's metric order, then its row order
+        lines.append(f"| {_cell(t.row)} | {t.metric} | {t.diff:+.4f} | {t.p:.4f} | {t.p_adjusted:.4f} |")
+    return lines + ["", "</details>", ""]
 
 
 def plot_hit_rate(records: list[LoadedRecord], title: str, path: Path) -> bool:
@@ -97,7 +120,8 @@ def dataset_section(suite: str, dataset: str, records: list[LoadedRecord], out_d
     if "queries_evaluated" in counts:
         head += f", {counts['queries_evaluated']:,} queries, {counts['docs']:,} docs"
     lines = [head + ")", ""]
-    marks = significance(records, baseline, metrics) if baseline else {}
+    tests = paired_tests(records, baseline, metrics) if baseline else []
+    marks = significance(tests, settings.get("significance", {}).get("alpha", 0.05))
     lines.append("| retriever | " + " | ".join(metrics) + " |")
     lines.append("|---|" + "---|" * len(metrics))
     for rec in records:
@@ -133,7 +157,7 @@ def dataset_section(suite: str, dataset: str, records: list[LoadedRecord], out_d
         for r in records
     })
     note += f" Produced by `python harness.py --suite {suite}` at commit {', '.join(commits)}."
-    lines += ["", note, ""]
+    lines += ["", note, "", *p_value_table(tests, baseline)]
     rel = f"{PLOTS_DIR}/{suite}/{dataset}.png"
     if plot_hit_rate(records, f"{suite} · {dataset}: hit_rate@k", out_dir / rel):
         lines += [f"![hit_rate@k for {suite} / {dataset}]({rel})", ""]

@@ -99,6 +99,8 @@ def test_leaderboard_rows_marks_and_determinism(tiny_run, tmp_path):
     assert "| keyword (baseline) |" in text and "| bm25 |" in text
     assert "| broken | FAILED: " in text and "no-such-org" in text
     assert "![hit_rate@k for tiny / tiny](plots/tiny/tiny.png)" in text
+    assert "<details><summary>Paired tests against <code>keyword</code></summary>" in text
+    assert "| bm25 | mrr@5 | +0.0000 | 1.0000 | 1.0000 |" in text  # same ranks on every query
     png = (board.parent / "plots" / "tiny" / "tiny.png").read_bytes()
     again = run_cli(env, "leaderboard", "--results-dir", str(results), "--leaderboard", str(tmp_path / "lb.md"))
     assert again.returncode == 0, again.stderr
@@ -120,3 +122,4 @@ def test_records_carry_no_machine_paths(tiny_run):
     _, _, _, results, _, _ = tiny_run
     for path in (results / "tiny" / "tiny").glob("*.json"):
         assert str(REPO_ROOT) not in path.read_text(), path
+
