@@ -90,7 +90,8 @@ def rows_hash(rows: list[tuple[str, str, str]]) -> str:
 class E2ERetriever(ContrastiveRetriever):
     """Encoder trained jointly with a causal generator LM (DALM RAG-e2e); evaluated as a retriever."""
 
-    impl_version = "1"
+    # 2: the saved generator adapter names its base model by id, not by this machine's path
+    impl_version = "2"
     Params = E2EParams
 
     def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:

@@ -12,6 +12,8 @@ model) and ``generator/`` (the LoRA adapter, or the full model, plus tokenizer).
 """
 from __future__ import annotations
 
+import json
+
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +174,7 @@ def train_e2e(retriever_path: str, generator: ResolvedGenerator, rows: list[Row]
                 for name in PARTS:
                     epoch_means[name].append(sums[name] / max(1, n))
         counts = {"retriever": _count(m.retriever), "generator": _count(m.generator)}
-        save(st, m, params, out)
+        save(st, m, params, out, generator.model_id)
     return {"optimizer_steps": step, "micro_batch_size": params.train_batch_size,
             "grad_accum_steps": params.grad_accum_steps, "warmup_steps": warmup, "precision": precision,
             "trainable_params": counts,
@@ -183,7 +185,7 @@ def _count(model: Any) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def save(st: Any, m: Models, params: Any, out: Path) -> None:
+def save(st: Any, m: Models, params: Any, out: Path, generator_id: str) -> None:
     retriever = m.retriever.merge_and_unload() if params.lora else m.retriever
     retriever.eval()
     st[0].model = retriever  # the merged plain model: the folder loads without peft
@@ -192,3 +194,23 @@ def save(st: Any, m: Models, params: Any, out: Path) -> None:
         # LoRA: only the adapter (MBs); full fine-tuning: the whole model.
         m.generator.save_pretrained(str(out / "generator"))
         m.gtok.save_pretrained(str(out / "generator"))
+        portable_peft_files(out / "generator", generator_id)
+
+
+def portable_peft_files(folder: Path, base_id: str) -> None:
+    """Make peft's metadata the same on every machine, so equal weights give an equal artifact hash.
+
+    peft writes the local load path of the base model (here a folder under the harness cache)
+    into adapter_config.json and its generated README.md, and writes target_modules from a
+    set, whose order changes between processes. The base model is recorded by id instead, and
+    the modules are sorted; the README is peft's boilerplate and goes.
+    """
+    config = folder / "adapter_config.json"
+    if not config.is_file():
+        return  # full fine-tuning: a plain model folder, no peft files
+    data = json.loads(config.read_text())
+    data["base_model_name_or_path"] = base_id
+    if isinstance(data.get("target_modules"), list):
+        data["target_modules"] = sorted(data["target_modules"])
+    config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    (folder / "README.md").unlink(missing_ok=True)

@@ -1,4 +1,5 @@
 """e2e (DALM RAG-e2e): hand-worked losses, gradient paths, DALM quirk switches, tiny fit + retrieve."""
+import json
 import math
 from pathlib import Path
 
@@ -294,6 +295,9 @@ def test_tiny_fit_then_retrieve_and_reuse(tiny_models, tmp_path):
     assert losses["total"]["first"] == pytest.approx(losses["retriever"]["first"] + losses["generator"]["first"])
     art = Path(info["artifact_path"])
     assert (art / "retriever" / "modules.json").is_file() and (art / "generator" / "adapter_config.json").is_file()
+    peft_config = json.loads((art / "generator" / "adapter_config.json").read_text())
+    assert peft_config["base_model_name_or_path"] == params["generator"]  # the id given, not a load path
+    assert not (art / "generator" / "README.md").exists()
     assert info["generator"]["base"]["weights_sha256"] and info["generator"]["trained_sha256"]
     assert info["retriever_trained_weights_sha256"] != info["retriever_base"]["weights_sha256"]
     run = retriever.retrieve(tiny_split().corpus, tiny_split().queries, 2, ctx)
@@ -381,3 +385,18 @@ def test_all_faithful_switches_change_the_loss(tiny_models):
             values.append(batch_loss(m, rows, params, "cpu").floats())
     assert values[0]["retriever"] == pytest.approx(values[1]["retriever"])  # same retriever, same batch
     assert values[0]["generator"] != pytest.approx(values[1]["generator"])
+
+
+def test_peft_metadata_is_made_portable(tmp_path):
+    from retrievers.e2e_train import portable_peft_files
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps(
+        {"base_model_name_or_path": "/home/me/.cache/retrieval-harness/models/smollm2", "r": 8,
+         "target_modules": ["v_proj", "q_proj"]}))
+    (tmp_path / "README.md").write_text("base_model: /home/me/.cache/retrieval-harness/models/smollm2\n")
+    portable_peft_files(tmp_path, "HuggingFaceTB/SmolLM2-135M-Instruct")
+    text = (tmp_path / "adapter_config.json").read_text()
+    assert json.loads(text) == {"base_model_name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct", "r": 8,
+                                "target_modules": ["q_proj", "v_proj"]}
+    assert "/home/me" not in text and not (tmp_path / "README.md").exists()
+    portable_peft_files(tmp_path / "missing", "x")  # a full fine-tune folder has no peft files: nothing to do
