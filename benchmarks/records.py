@@ -46,16 +46,20 @@ def _machine_prefixes() -> list[tuple[str, str]]:
     import os
     import sys
 
+    from benchmarks.context import cache_root
     from benchmarks.provenance import REPO_ROOT
 
+    # Artifact paths read <cache>/artifacts/KEY wherever HARNESS_CACHE_DIR points.
     pairs = [(str(REPO_ROOT) + "/", ""), (str(REPO_ROOT.parent) + "/", "../"),
              (sys.prefix + "/", "<python>/"), (sys.base_prefix + "/", "<python>/"),
              (os.path.expanduser("~") + "/", "~/")]
+    if cache_root().is_absolute():  # a relative one is no machine path, and "cache/" is too common to swap
+        pairs.append((str(cache_root()) + "/", "<cache>/"))
     return sorted(pairs, key=lambda pair: -len(pair[0]))  # longest prefix first
 
 
 def portable(obj: Any) -> Any:
-    """The record with machine-specific path prefixes shortened (repo-relative, ~/, <python>/):
+    """The record with machine-specific path prefixes shortened (<cache>/, repo-relative, ~/, <python>/):
     records are committed, and error messages and artifact paths would otherwise carry them."""
     if isinstance(obj, str):
         for prefix, short in _machine_prefixes():

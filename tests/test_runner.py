@@ -119,6 +119,9 @@ def test_records_carry_no_machine_paths(tiny_run):
     from benchmarks.records import portable
 
     assert portable({"a": [f"{REPO_ROOT}/datasets/x.yaml"]}) == {"a": ["datasets/x.yaml"]}
+    from benchmarks.context import cache_root
+
+    assert portable(f"{cache_root()}/artifacts/k") == "<cache>/artifacts/k"
     _, _, _, results, _, _ = tiny_run
     for path in (results / "tiny" / "tiny").glob("*.json"):
         assert str(REPO_ROOT) not in path.read_text(), path
