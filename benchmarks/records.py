@@ -61,15 +61,20 @@ def _machine_prefixes() -> list[tuple[str, str]]:
 def portable(obj: Any) -> Any:
     """The record with machine-specific path prefixes shortened (<cache>/, repo-relative, ~/, <python>/):
     records are committed, and error messages and artifact paths would otherwise carry them."""
-    if isinstance(obj, str):
-        for prefix, short in _machine_prefixes():
-            obj = obj.replace(prefix, short)
-        return obj
-    if isinstance(obj, dict):
-        return {k: portable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [portable(v) for v in obj]
-    return obj
+    prefixes = _machine_prefixes()  # once per record, not once per string in it
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            for prefix, short in prefixes:
+                item = item.replace(prefix, short)
+            return item
+        if isinstance(item, dict):
+            return {k: walk(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(obj)
 
 
 def write_record(
