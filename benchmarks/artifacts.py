@@ -4,6 +4,10 @@ Key = sha256 of the canonical JSON of the spec: {kind, base model fingerprint, t
 hash, hyper-parameters, seed, implementation version}. A changed hyper-parameter is a new key
 (so it retrains); an unchanged re-run finds the folder and reuses it.
 
+The hyper-parameters are every field of the retriever's params except those declared with
+:func:`eval_only` (one rule for every trainer: a parameter someone adds later is in the key
+unless its author says it only shapes evaluation, so it can never silently reuse a stale model).
+
 Layout: ``<cache>/artifacts/<key>/`` holds the artifact's files plus ``artifact.json`` (spec,
 training info for the record, sha256 of every file, one content hash over them all).
 
@@ -40,6 +44,27 @@ def canonical_json(obj: Any) -> str:
 
 def artifact_key(spec: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
+
+
+EVAL_ONLY = "eval_only"  # json_schema_extra marker on a params field
+
+
+def eval_only(default: Any = ..., **kwargs: Any) -> Any:
+    """A pydantic ``Field`` that does not change what is trained (e.g. the evaluation batch size),
+    so it stays out of the artifact key."""
+    from pydantic import Field
+
+    return Field(default, json_schema_extra={EVAL_ONLY: True}, **kwargs)
+
+
+def training_hyper(params: Any, **overrides: Any) -> dict[str, Any]:
+    """Every field of ``params`` (a pydantic model) except the :func:`eval_only` ones, as JSON
+    values; ``overrides`` replace values resolved at run time (e.g. "auto" precision)."""
+    fields = type(params).model_fields
+    dumped = params.model_dump(mode="json")
+    keep = {k: v for k, v in dumped.items()
+            if not (isinstance(fields[k].json_schema_extra, dict) and fields[k].json_schema_extra.get(EVAL_ONLY))}
+    return {**keep, **overrides}
 
 
 def make_spec(kind: str, base: dict[str, Any], data_sha256: str, hyper: dict[str, Any], seed: int,

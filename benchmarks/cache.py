@@ -1,7 +1,12 @@
 """On-disk embedding cache, keyed by a model fingerprint and the sha256 of each text.
 
 Layout: ``root/<fingerprint_key>/`` holds ``fingerprint.json`` (for humans) and shards, each
-``<name>.npy`` (float32 matrix) + ``<name>.keys`` (one text sha256 per line, row order).
+``<name>.npy`` (float32 matrix) + ``<name>.keys`` (one text sha256 per line, row order, then a
+trailer line ``# sha256 <hex>``: the sha256 of the ``.npy`` bytes followed by the key lines).
+
+Shards are verified when first read: a shard whose checksum does not match (rows edited, key
+lines swapped, a shard from before checksums existed) or that holds NaN/inf is named in a
+warning, deleted and its texts re-encoded, so a damaged cache can cost time but never scores.
 
 Crash and concurrency safety without locks: a shard is written to temp files in the same
 directory, fsynced, then renamed -- the ``.npy`` first, the ``.keys`` last -- so a ``.keys``
@@ -28,6 +33,7 @@ from tqdm import tqdm
 
 _TMP = ".tmp"  # suffix of files being written
 _STALE_S = 3600.0  # a writer leaves nothing half-done for this long unless it died
+_TRAILER = "# sha256 "  # last line of a .keys file: checksum over the .npy bytes and the key lines
 
 
 def fingerprint_key(fingerprint: Mapping[str, Any]) -> str:
@@ -57,6 +63,33 @@ def _npy_shape(path: Path) -> tuple[int, ...] | None:
         return None
     ok = not fortran and dtype == np.dtype("<f4") and len(shape) == 2 and size_ok
     return tuple(shape) if ok else None
+
+
+def _checksum(npy: bytes, keys_body: str) -> str:
+    return hashlib.sha256(npy + keys_body.encode("ascii")).hexdigest()
+
+
+def _npy_bytes(v: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, v, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _verify(npy: Path, keys_body: str, recorded: str) -> str | None:
+    """Why a shard cannot be trusted, or None: checksum over data and keys, then finite values."""
+    try:
+        data = npy.read_bytes()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    if not recorded:
+        return "no checksum (written before shards were checksummed)"
+    if _checksum(data, keys_body) != recorded:
+        return "checksum mismatch: the vectors or their keys were altered"
+    if not np.isfinite(np.load(npy, mmap_mode="r", allow_pickle=False)).all():
+        return "NaN or infinite values"
+    return None
 
 
 @dataclass
@@ -129,13 +162,19 @@ class EmbeddingCache:
             raw = (d / f"{name}.keys").read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError):
             raw = None
-        # every line is 64 hex digits + newline; the row count must match the matrix
-        if (shape is None or raw is None or len(raw) != 65 * shape[0] or raw.count("\n") != shape[0]
+        body, _, trailer = (raw or "").rpartition(_TRAILER) if _TRAILER in (raw or "") else (raw, "", "")
+        # every key line is 64 hex digits + newline; the row count must match the matrix
+        if (shape is None or raw is None or len(body) != 65 * shape[0] or body.count("\n") != shape[0]
                 or (dim is not None and shape[1] != dim)):
             warnings.warn(f"embedding cache: ignoring unreadable or inconsistent shard {d / name}")
             return None
-        keys = raw.split("\n")[:-1]
-        return keys, shape[1]
+        problem = _verify(d / f"{name}.npy", body, trailer.strip())
+        if problem is not None:
+            warnings.warn(f"embedding cache: discarding shard {d / name} ({problem}); its texts will be re-encoded")
+            for suffix in (".keys", ".npy"):  # the .keys (commit mark) first: never a .keys without data
+                (d / f"{name}{suffix}").unlink(missing_ok=True)
+            return None
+        return body.split("\n")[:-1], shape[1]
 
     @staticmethod
     def _remove_if_stale(path: Path, now: float) -> None:
@@ -207,8 +246,10 @@ class EmbeddingCache:
             return
         shas = [text_key(t) for t in texts]
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex}"
-        tmp_npy = self._write_temp(d / f"{name}.npy", lambda f: np.save(f, v, allow_pickle=False))
-        keys = "".join(sha + "\n" for sha in shas).encode("ascii")
+        data = _npy_bytes(v)
+        tmp_npy = self._write_temp(d / f"{name}.npy", lambda f: f.write(data))
+        body = "".join(sha + "\n" for sha in shas)
+        keys = (body + _TRAILER + _checksum(data, body) + "\n").encode("ascii")
         tmp_keys = self._write_temp(d / f"{name}.keys", lambda f: f.write(keys))
         os.replace(tmp_npy, d / f"{name}.npy")  # data first: a .keys file always has its .npy
         os.replace(tmp_keys, d / f"{name}.keys")

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from benchmarks.artifacts import eval_only
 from benchmarks.context import RunContext
 from retrievers import register
 from retrievers.base import DenseRetriever, Params, RetrieverCard
@@ -21,14 +22,17 @@ INSTRUCTIONS = {
 
 
 class EncoderParams(Params):
+    # eval_only: how vectors are computed at evaluation, never what a trainer learns (trainers that
+    # start from these vectors put them in their key through the base model's fingerprint).
     model: str = "minilm-l6"
     instruction: str = "none"  # none | bge | llamaindex | any literal prefix text
     pooling: Literal["model", "cls", "mean"] = "model"  # "model": what the model folder says
-    normalize: bool = True
-    max_seq_length: int | None = None  # None: the model's own limit
-    batch_size: int = 32
-    device: Literal["auto", "cpu", "cuda"] | None = None  # None: the run's --device
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    normalize: bool = eval_only(True)
+    max_seq_length: int | None = eval_only(None)  # None: the model's own limit
+    batch_size: int = eval_only(32)
+    # Device is left out of keys on purpose, as in the embedding fingerprint: float noise only.
+    device: Literal["auto", "cpu", "cuda"] | None = eval_only(None)  # None: the run's --device
+    dtype: Literal["float32", "float16", "bfloat16"] = eval_only("float32")
 
 
 _MODELS: dict[tuple[str, str, str, str, int | None], Any] = {}

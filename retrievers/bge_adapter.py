@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from benchmarks.artifacts import ArtifactCache, make_spec
+from benchmarks.artifacts import ArtifactCache, eval_only, make_spec, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import (TrainingPair, deterministic, duplicate_mask, pairs_hash, same_passage_groups,
                                  train_loop, training_pairs)
@@ -31,11 +31,6 @@ from benchmarks.types import Split
 from retrievers import register
 from retrievers.base import DenseRetriever, RetrieverCard
 from retrievers.bge import EncoderParams, SentenceTransformerRetriever
-
-TRAIN_FIELDS = ("adapter", "bias", "hidden_features", "activation", "add_residual", "epochs", "train_batch_size",
-                "lr", "weight_decay", "warmup_ratio", "max_grad_norm", "scale", "shuffle", "mask_same_passage",
-                "decay_to_identity")
-
 
 class AdapterParams(EncoderParams):
     adapter: Literal["linear", "two_layer"] = "linear"
@@ -53,8 +48,8 @@ class AdapterParams(EncoderParams):
     shuffle: bool = False  # LlamaIndex never shuffles (quirk 5)
     mask_same_passage: bool = False  # drop in-batch copies of the positive from the negatives (quirk 4)
     decay_to_identity: bool = False  # decay W - I instead of W (quirk 5); linear adapter only
-    normalize_queries: bool = True  # renormalise adapted queries: same ranking as LlamaIndex's cosine
-    adapter_path: str | None = None  # evaluate a trained adapter folder (ours or LlamaIndex's); no training
+    normalize_queries: bool = eval_only(True)  # renormalise adapted queries: same ranking as LlamaIndex's cosine
+    adapter_path: str | None = eval_only(None)  # evaluate a trained adapter folder (ours or LlamaIndex's); no training
 
     @model_validator(mode="after")
     def _consistent(self) -> "AdapterParams":
@@ -161,7 +156,7 @@ class AdapterRetriever(SentenceTransformerRetriever):
         return {**super().fingerprint(), "impl": SentenceTransformerRetriever.impl_version}
 
     def hyper(self) -> dict[str, Any]:
-        return {k: getattr(self.params, k) for k in TRAIN_FIELDS}
+        return training_hyper(self.params)
 
     def _base_embed(self, side: str, texts: list[str], ctx: RunContext) -> np.ndarray:
         return DenseRetriever.embed(self, side, texts, ctx)

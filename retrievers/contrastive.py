@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from benchmarks.artifacts import ArtifactCache, make_spec
+from benchmarks.artifacts import ArtifactCache, eval_only, make_spec, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import TrainingPair, pairs_hash, same_passage_groups, training_pairs
 from benchmarks.types import Split
@@ -26,11 +26,6 @@ from retrievers.base import RetrieverCard
 from retrievers.bge import INSTRUCTIONS, EncoderParams, SentenceTransformerRetriever
 from retrievers.contrastive_train import PASSAGE_PREFIX, QUERY_PREFIX
 from retrievers.model_resolution import ResolvedModel, weights_hash
-
-TRAIN_FIELDS = ("pooling", "epochs", "train_batch_size", "lr", "weight_decay", "warmup_steps", "logit_scale",
-                "query_max_len", "passage_max_len", "lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
-                "train_prefixes", "mask_same_passage", "shuffle", "max_grad_norm", "train_threads")
-
 
 class ContrastiveParams(EncoderParams):
     pooling: Literal["mean", "cls"] = "mean"  # DALM: masked mean; used in training and evaluation
@@ -48,7 +43,7 @@ class ContrastiveParams(EncoderParams):
     lora_dropout: float = 0.05
     lora_targets: list[str] = Field(default_factory=lambda: ["query", "key", "value"])
     train_prefixes: bool = True  # "#query# " / "#passage# " while training, as DALM
-    eval_prefixes: bool = False  # DALM evaluates without them
+    eval_prefixes: bool = eval_only(False)  # DALM evaluates without them
     mask_same_passage: bool = True  # false = DALM (copies of the positive count as negatives)
     shuffle: bool = True
     max_grad_norm: float | None = None  # DALM does not clip
@@ -86,7 +81,7 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
         return {**super().fingerprint(), "passage_prefix": self.passage_prefix}
 
     def hyper(self) -> dict[str, Any]:
-        return {k: getattr(self.params, k) for k in TRAIN_FIELDS}
+        return training_hyper(self.params)
 
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
         self.resolved = self.base  # the spec must describe the base model, also on a second fit

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from benchmarks.artifacts import ArtifactCache, make_spec
+from benchmarks.artifacts import ArtifactCache, make_spec, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import TrainingPair, same_passage_groups, training_pairs
 from benchmarks.types import Split
@@ -41,10 +41,6 @@ from retrievers.base import RetrieverCard
 from retrievers.contrastive import ContrastiveParams, ContrastiveRetriever
 from retrievers.model_resolution import ResolvedModel, weights_hash
 
-# Settings that only shape evaluation or which rows/answers are used (the data hash covers those).
-NOT_TRAINING = {"model", "instruction", "normalize", "max_seq_length", "batch_size", "device", "dtype",
-                "eval_prefixes", "generator", "answers", "answer_backend", "answer_model", "answer_max_new_tokens",
-                "max_train_examples", "train_precision"}
 
 
 class E2EParams(ContrastiveParams):
@@ -109,8 +105,7 @@ class E2ERetriever(ContrastiveRetriever):
     def hyper(self, device: str = "cpu") -> dict[str, Any]:
         from retrievers.e2e_train import precision_for
 
-        hyper = {k: v for k, v in self.params.model_dump(mode="json").items() if k not in NOT_TRAINING}
-        return {**hyper, "train_precision": precision_for(self.params.train_precision, device)}
+        return training_hyper(self.params, train_precision=precision_for(self.params.train_precision, device))
 
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
         from benchmarks.generate.pdf import evenly_spaced

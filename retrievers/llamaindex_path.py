@@ -21,7 +21,7 @@ from typing import Any, Iterator, Literal, Mapping
 
 from pydantic import Field
 
-from benchmarks.artifacts import ArtifactCache, make_spec
+from benchmarks.artifacts import ArtifactCache, eval_only, make_spec, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import deterministic, pairs_hash, training_pairs
 from benchmarks.types import Doc, Run, Split
@@ -44,7 +44,7 @@ class LlamaIndexParams(Params):
     epochs: int = Field(default=1, ge=1)  # engine default; LlamaIndex's notebook uses 4
     train_batch_size: int = Field(default=10, ge=1)  # engine default; DALM used 153
     bias: bool = False
-    device: Literal["auto", "cpu", "cuda"] | None = None  # None: the run's --device
+    device: Literal["auto", "cpu", "cuda"] | None = eval_only(None)  # None: the run's --device
 
 
 def versions() -> dict[str, str | None]:
@@ -127,13 +127,16 @@ class LlamaIndexRetriever(Retriever):
             )
         return self._base
 
+    def hyper(self) -> dict[str, Any]:
+        return training_hyper(self.params)
+
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
         pairs = training_pairs(train, self.passage_text)  # the pairs LlamaIndex's engine builds
         data_sha = pairs_hash(pairs)
         base = {"model_id": self.resolved.model_id, "revision": self.resolved.revision,
                 "weights_sha256": self.resolved.weights_sha256, "query_instruction": self.params.query_instruction,
                 "max_length": self.params.max_length, "versions": versions()}
-        hyper = {"epochs": self.params.epochs, "batch_size": self.params.train_batch_size, "bias": self.params.bias}
+        hyper = self.hyper()
         spec = make_spec("llamaindex-adapter", base, data_sha, hyper, ctx.seed, self.impl_version)
         artifact = ArtifactCache(ctx.cache_dir / "artifacts").get_or_build(
             spec, lambda folder: self._train(train, len(pairs), ctx, folder), retrain=ctx.retrain)

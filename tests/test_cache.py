@@ -129,8 +129,11 @@ def test_shards_are_plain_npy_and_keys_without_pickle(tmp_path):
     (npy,) = (tmp_path / fingerprint_key(FP)).glob("*.npy")
     arr = np.load(npy, allow_pickle=False)  # would raise on an object array
     assert arr.dtype == np.float32 and arr.shape == (2, 3)
-    keys = npy.with_suffix(".keys").read_text().split()
+    *keys, trailer = npy.with_suffix(".keys").read_text().splitlines()
     assert keys == [hashlib.sha256(t.encode()).hexdigest() for t in ["hello", "world"]]
+    # the trailer is the sha256 of the .npy bytes followed by the key lines
+    body = "".join(k + "\n" for k in keys).encode()
+    assert trailer == "# sha256 " + hashlib.sha256(npy.read_bytes() + body).hexdigest()
 
 
 def test_leftovers_and_damaged_files_are_never_loaded(tmp_path):
@@ -223,3 +226,53 @@ def test_shard_vanishing_after_indexing_is_re_encoded_once(tmp_path):
     assert enc.calls == [["a", "b"]]
     np.testing.assert_array_equal(out, [[1, 97, 1], [1, 98, 1]])
     c.embed(FP, ["a", "b"], never)  # the re-encoded shard is found again
+
+
+def _one_shard(tmp_path, texts):
+    EmbeddingCache(tmp_path).embed(FP, texts, Encoder())
+    (npy,) = (tmp_path / fingerprint_key(FP)).glob("*.npy")
+    return npy, npy.with_suffix(".keys")
+
+
+def _tamper_negate_rows(npy, keys):
+    arr = np.load(npy)
+    arr[:2] *= -1
+    np.save(npy, arr)
+
+
+def _tamper_swap_keys(npy, keys):
+    lines = keys.read_text().splitlines(keepends=True)
+    lines[0], lines[1] = lines[1], lines[0]
+    keys.write_text("".join(lines))
+
+
+def _tamper_drop_trailer(npy, keys):  # a shard as written before checksums existed
+    keys.write_text("".join(keys.read_text().splitlines(keepends=True)[:-1]))
+
+
+def _tamper_nan_with_valid_checksum(npy, keys):
+    arr = np.load(npy)
+    arr[0, 0] = np.nan
+    np.save(npy, arr)
+    body = "".join(keys.read_text().splitlines(keepends=True)[:-1])
+    keys.write_text(body + "# sha256 " + hashlib.sha256(npy.read_bytes() + body.encode()).hexdigest() + "\n")
+
+
+@pytest.mark.parametrize("tamper, why", [
+    (_tamper_negate_rows, "checksum mismatch"), (_tamper_swap_keys, "checksum mismatch"),
+    (_tamper_drop_trailer, "no checksum"), (_tamper_nan_with_valid_checksum, "NaN"),
+])
+def test_tampered_shard_is_named_discarded_and_re_encoded(tmp_path, tamper, why):
+    texts = ["alpha", "beta", "gamma"]
+    npy, keys = _one_shard(tmp_path, texts)
+    tamper(npy, keys)
+    enc = Encoder()
+    with pytest.warns(UserWarning, match=why) as caught:
+        out = EmbeddingCache(tmp_path).embed(FP, texts, enc)
+    assert any(npy.stem in str(w.message) for w in caught)  # the shard is named
+    assert enc.calls == [texts]  # every text of the bad shard encoded again, the true vectors returned
+    np.testing.assert_array_equal(out, [[len(t), ord(t[0]), 1] for t in texts])
+    assert not npy.exists() and not keys.exists()  # discarded, so it is reported once, not on every run
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EmbeddingCache(tmp_path).embed(FP, texts, never)
