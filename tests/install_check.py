@@ -72,6 +72,18 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **extra}
 
 
+def _section(listing: str, heading: str) -> set[str]:
+    """Names listed under one heading of `list` output (a suite may share a card's name)."""
+    lines = listing.splitlines()
+    start = lines.index(heading) + 1 if heading in lines else len(lines)
+    names = set()
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        names.add(line.split()[0])
+    return names
+
+
 def check(work: Path, root: Path = ROOT) -> str:
     """Install, then prove from an empty directory that cards, suites and retriever data are found."""
     bindir = install(work, root)
@@ -89,15 +101,16 @@ def check(work: Path, root: Path = ROOT) -> str:
     assert where[2] == "True", "retrievers/openai_prices.yaml was not installed (price_table() is empty)"
     listing = _must(_run([script, "list"], cwd=elsewhere, env=env), "retrieval-harness list")
     shipped = {
-        "dataset card": [p.stem for p in (root / "datasets").glob("*.yaml")],
-        "suite": [p.stem for p in (root / "benchmarks" / "suites").glob("*.yaml")],
+        "Datasets:": [p.stem for p in (root / "datasets").glob("*.yaml")],
+        "Suites:": [p.stem for p in (root / "benchmarks" / "suites").glob("*.yaml")],
     }
-    for kind, names in shipped.items():
-        assert names, f"no {kind} in {root}"
-        missing = [n for n in names if f"  {n} " not in listing]
-        assert not missing, f"installed `retrieval-harness list` lacks the {kind}(s) {missing}:\n{listing}"
+    for heading, names in shipped.items():
+        assert names, f"nothing for {heading} in {root}"
+        listed = _section(listing, heading)
+        missing = sorted(set(names) - listed)
+        assert not missing, f"installed `retrieval-harness list` lacks {heading} {missing}:\n{listing}"
     validated = _must(_run([script, "validate"], cwd=elsewhere, env=env), "retrieval-harness validate")
-    expected = f"ok: {len(shipped['suite'])} suites, {len(shipped['dataset card'])} dataset cards"
+    expected = f"ok: {len(shipped['Suites:'])} suites, {len(shipped['Datasets:'])} dataset cards"
     assert expected in validated, f"expected {expected!r}, got {validated!r}"
     return listing + validated
 
