@@ -91,10 +91,10 @@ def check(work: Path, root: Path = ROOT) -> str:
     elsewhere.mkdir()
     env = clean_env(HARNESS_CACHE_DIR=str(work / "cache"))
     script = bindir / "retrieval-harness"
-    where = _must(_run([bindir / "python", "-c",
-                        "import benchmarks, retrievers, retrievers.openai_ada as a; "
-                        "print(benchmarks.__file__); print(retrievers.__file__); print(bool(a.price_table()))"],
-                       cwd=elsewhere, env=env), "importing the installed packages").split()
+    probe = ("import benchmarks, retrievers, retrievers.openai_ada as a; "
+             "print(benchmarks.__file__); print(retrievers.__file__); print(bool(a.price_table()))")
+    where = _must(_run([bindir / "python", "-c", probe], cwd=elsewhere, env=env),
+                  "importing the installed packages").split()
     venv = (work / "venv").resolve()
     for path in where[:2]:
         assert venv in Path(path).resolve().parents, f"imported {path}, not the installed copy in {venv}"

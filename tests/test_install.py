@@ -21,7 +21,8 @@ def test_packages_listed_in_setup_cfg_are_the_source_packages():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     listed = set(cfg["options"]["packages"].split())
-    found = set(find_packages(where=str(ROOT), include=["benchmarks", "benchmarks.*", "retrievers", "retrievers.*"]))
+    ours = ["benchmarks", "benchmarks.*", "retrievers", "retrievers.*"]
+    found = set(find_packages(where=str(ROOT), include=ours))
     assert listed == found | {"benchmarks.dataset_cards"}
     mapping = dict(line.split("=") for line in cfg["options"]["package_dir"].strip().splitlines())
     assert {k.strip(): v.strip() for k, v in mapping.items()} == {"benchmarks.dataset_cards": "datasets"}
