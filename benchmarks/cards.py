@@ -194,8 +194,11 @@ def parse_card(text: str, file: Path | None = None) -> DatasetCard:
 
 
 def card_dirs() -> list[Path]:
-    """``<repo>/datasets`` then the folders in ``$HARNESS_DATASETS_DIR`` (colon-separated)."""
-    dirs = [REPO_ROOT / "datasets"]
+    """The shipped cards (``<repo>/datasets``, or their installed copy: benchmarks.shipped), then
+    the folders in ``$HARNESS_DATASETS_DIR`` (colon-separated)."""
+    from benchmarks.shipped import cards_dir
+
+    dirs = [cards_dir()]
     extra = os.environ.get(ENV_VAR, "")
     dirs += [Path(e).resolve() for e in extra.split(os.pathsep) if e.strip()]
     return [d for i, d in enumerate(dirs) if d not in dirs[:i]]

@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.context import RunContext, SearchSettings
 from benchmarks.errors import ConfigError, DataUnavailable
 from benchmarks.metrics import evaluate
-from benchmarks.provenance import device_description, environment
+from benchmarks.provenance import device_description, environment, source_sha256
 from benchmarks.records import record_path, write_record
 from benchmarks.stats import bootstrap_ci
 from benchmarks.suites import DatasetEntry, RetrieverEntry, Suite
@@ -158,7 +158,8 @@ class SuiteRunner:
         path = record_path(self.options.results_dir, self.suite.name, ds.entry.key, entry.name)
         retriever = self.retrievers[entry.name]
         record = self.base_record(ds, entry)
-        record["retriever"] = {"use": entry.use, "params": entry.params}
+        sources = {"source_sha256": source_sha256(type(retriever))}  # in every record, failed ones too
+        record["retriever"] = {"use": entry.use, "params": entry.params, **sources}
         label = f"[{self.suite.name}] {ds.entry.key}/{ds.entry.split} · {entry.name}"
         if ds.unavailable is not None:
             write_record(path, {**record, "status": "not_available", "reason": ds.unavailable})
@@ -178,7 +179,7 @@ class SuiteRunner:
             assert ds.split is not None
             run = retriever.retrieve(ds.split.corpus, ds.split.queries, self.suite.top_k, ctx)
             retrieve_s = time.perf_counter() - t0
-            record["retriever"] = {"use": entry.use, **retriever.card().to_dict()}
+            record["retriever"] = {"use": entry.use, **retriever.card().to_dict(), **sources}
             results, per_query = self.score(ds.split, run, relevance_level(ds.card))
         except Exception as exc:  # one broken retriever must not sink the suite
             log.error("%s: FAILED: %s", label, exc)
