@@ -45,7 +45,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 class _Prefixed(io.RawIOBase):
     """``head`` then the rest of ``stream``: lets us look at the first bytes of a pipe, which
-    cannot be rewound, and still hand the whole input to the gzip reader."""
+    cannot be rewound, and still hand the whole input to the gzip reader. Closing it leaves
+    ``stream`` open (stdin stays usable)."""
 
     def __init__(self, head: bytes, stream: BinaryIO) -> None:
         self._head, self._stream = head, stream
@@ -63,8 +64,9 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def _raw_lines(path: PathLike) -> Iterator[bytes]:
-    """The input's lines as bytes, read once; gzip is undone when the magic bytes say so."""
+def _all_lines(path: PathLike) -> Iterator[tuple[int, str]]:
+    """Every line (blank ones too) with its 1-based number and no newline, read once, decoded as
+    UTF-8; gzip is undone when the magic bytes say so."""
     try:
         handle: BinaryIO = sys.stdin.buffer if str(path) == STDIN else open(path, "rb")
     except OSError as exc:
@@ -76,10 +78,20 @@ def _raw_lines(path: PathLike) -> Iterator[bytes]:
             if not more:
                 break
             head += more
-        stream: BinaryIO = io.BufferedReader(_Prefixed(head, handle))
+        if handle is not sys.stdin.buffer and handle.seekable():  # a file: rewind (cheaper)
+            handle.seek(-len(head), io.SEEK_CUR)
+            stream: BinaryIO = handle
+        else:
+            stream = io.BufferedReader(_Prefixed(head, handle))
         if head == _GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
-        yield from stream
+        # Decoding in C, with bad bytes kept as lone surrogates, then checking only the rare
+        # non-ASCII lines, is ~2x cheaper than decoding line by line, and still names the line.
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="\n")
+        for number, line in enumerate(text, 1):
+            if not line.isascii():
+                _check_utf8(path, number, line)
+            yield number, line.rstrip("\r\n")
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: not a valid gzip file ({exc or 'truncated'}); "
                         "check the download or re-compress it") from exc
@@ -90,14 +102,11 @@ def _raw_lines(path: PathLike) -> Iterator[bytes]:
             handle.close()
 
 
-def _all_lines(path: PathLike) -> Iterator[tuple[int, str]]:
-    """Every line (blank ones too) with its 1-based number, newline removed, decoded as UTF-8."""
-    for number, raw in enumerate(_raw_lines(path), 1):
-        try:
-            yield number, raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start} "
-                            "of the line)") from exc
+def _check_utf8(path: PathLike, number: int, line: str) -> None:
+    for column, char in enumerate(line, 1):
+        if "\udc80" <= char <= "\udcff":  # surrogateescape's stand-in for an undecodable byte
+            raise DataError(f"{path}:{number}: not UTF-8 text (byte 0x{ord(char) - 0xdc00:02x} at "
+                            f"character {column} of the line); re-save the file as UTF-8")
 
 
 def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
@@ -163,14 +172,13 @@ def read_run(path: PathLike) -> Run:
     seen_at: dict[tuple[str, str], int] = {}
     lines = _all_lines(path)
     for number, line in lines:
-        text = line.lstrip()
-        if not text or text.startswith("#"):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):  # blank, or '#' as first non-blank character
             continue
-        if not run and text.startswith("{"):  # the first data line: nothing parsed yet
+        if not run and fields[0].startswith("{"):  # the first data line: nothing parsed yet
             # Blank lines in front keep JSON's line numbers equal to the file's.
             rest = "\n".join(part for _, part in lines)
             return _read_json_run(path, "\n" * (number - 1) + line + "\n" + rest)
-        fields = line.split()
         if len(fields) < 6:
             raise DataError(f"{path}:{number}: expected 6 fields (qid Q0 docid rank score tag), "
                             f"got {len(fields)}")
