@@ -17,7 +17,7 @@ import pytest
 from benchmarks.cli import main
 from benchmarks.errors import DataError
 from benchmarks.records import trec_run_bytes
-from benchmarks.trec import limit_run, read_qrels, read_run
+from benchmarks.trec import read_qrels, read_run
 from conftest import ROOT
 
 QRELS = "q1 0 d1 1\nq1 0 d2 0\nq2 0 d3 2\n"
@@ -181,6 +181,8 @@ def test_qrels_and_run_cannot_both_be_stdin(capsys):
 
 
 def test_limit_run_keeps_the_first_n_in_trec_eval_order():
+    from benchmarks.trec import limit_run
+
     run = {"q": {"a": 0.5, "b": 0.5, "c": 0.9, "d": 0.1}}
     # score descending, ties by doc id descending: c, b, a, d
     assert limit_run(run, 2) == {"q": {"c": 0.9, "b": 0.5}}
