@@ -69,9 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a run file against qrels",
                         description="Qrels: TREC ('qid 0 docid grade') or BEIR tsv. Run: TREC "
-                        "('qid Q0 docid rank score tag') or JSON {qid: {docid: score}}.")
+                        "('qid Q0 docid rank score tag', later fields ignored) or JSON {qid: {docid: "
+                        "score}}. As trec_eval 10: '#' lines are comments; either file may be gzip'd; "
+                        "'-' reads the run from stdin. A qrels query missing from the run scores 0 "
+                        "(trec_eval -c).")
     ev.add_argument("--qrels", type=Path, required=True)
-    ev.add_argument("--run", type=Path, required=True)
+    ev.add_argument("--run", type=Path, required=True, help="run file, or - for stdin")
+    ev.add_argument("-M", "--max-docs-per-query", type=int, default=None, metavar="N",
+                    help="score only each query's first N documents (trec_eval -M)")
     ev.add_argument("--metrics", default="ndcg@10,mrr@10,hit_rate@10,recall@100",
                     help="comma-separated metrics, e.g. hit_rate@10,mrr@10 (default: %(default)s)")
     ev.add_argument("--relevance-level", type=int, default=1, help="grade from which a doc is relevant")
@@ -149,11 +154,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from benchmarks.errors import ConfigError, DataError
     from benchmarks.metrics import evaluate, parse_metrics
-    from benchmarks.trec import read_qrels, read_run
+    from benchmarks.trec import limit_run, read_qrels, read_run
 
     metrics = [str(m) for m in parse_metrics(args.metrics)]
-    ev = evaluate(read_qrels(args.qrels), read_run(args.run), metrics, relevance_level=args.relevance_level)
+    if str(args.qrels) == str(args.run) == "-":
+        raise ConfigError("--qrels and --run cannot both be read from stdin ('-')")
+    if args.max_docs_per_query is not None and args.max_docs_per_query < 1:
+        raise ConfigError(f"-M/--max-docs-per-query must be >= 1, got {args.max_docs_per_query}")
+    run = read_run(args.run)
+    if not run:  # trec_eval refuses an empty run too; scoring it would print zeros with exit 0
+        raise DataError(f"{args.run}: no results in the run (an empty file or pipe?); nothing to score")
+    if args.max_docs_per_query is not None:
+        run = limit_run(run, args.max_docs_per_query)
+    ev = evaluate(read_qrels(args.qrels), run, metrics, relevance_level=args.relevance_level)
     if args.format == "json":
         out = {
             "metrics": ev.metrics, "n_queries": ev.n_queries,

@@ -1,45 +1,120 @@
 """Read and write qrels and runs in the TREC text formats (plus BEIR qrels TSV and JSON runs).
 
-Formats:
+Formats, read as trec_eval 10 reads them:
 
 * TREC qrels: ``qid iter docid grade`` per line, whitespace separated; ``iter`` is ignored.
 * BEIR qrels: ``query-id<TAB>corpus-id<TAB>score`` with an optional header line (detected by
   a non-integer score on the first line). Tabs only, so ids may contain spaces.
 * TREC run: ``qid Q0 docid rank score tag`` per line; ``Q0``, ``rank`` and ``tag`` are not
   used for ranking (trec_eval re-sorts by score), but rank must be an integer so a shifted
-  column is caught.
+  column is caught. Fields after the tag are ignored, as trec_eval ignores them ("Any field
+  following run_id is ignored"; its own test/results.trunc has them).
 * JSON run: ``{"qid": {"docid": score, ...}, ...}``, recognised by ``{`` as the first
   non-space character.
+* Comments (trec_eval 10): a qrels line whose first character is ``#``, a run line whose first
+  non-blank character is ``#``. A ``#`` anywhere else is data (doc ids such as ``CR#93E``).
+
+Any input may be gzip-compressed (recognised by its magic bytes, whatever its name, so the
+harness's own ``.run.gz`` sidecars read back) and may be a pipe or ``-`` for stdin: every
+input is read exactly once, front to back.
 
 Every problem raises :class:`DataError` naming the file, the 1-based line where there is one,
 and what is wrong. Duplicate (qid, docid) pairs are errors in both qrels and runs: which
-value would win is arbitrary, and trec_eval itself rejects duplicates in runs.
+value would win is arbitrary, and trec_eval itself rejects duplicates in both.
 """
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import math
 import os
-from typing import Iterator, Union
+import sys
+import zlib
+from typing import BinaryIO, Iterator, Union
 
 from .errors import DataError
 from .fsutil import atomic_write_bytes
+from .metrics import top_k
 from .types import Qrels, Run
 
 PathLike = Union[str, "os.PathLike[str]"]
+STDIN = "-"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` then the rest of ``stream``: lets us look at the first bytes of a pipe, which
+    cannot be rewound, and still hand the whole input to the gzip reader. Closing it leaves
+    ``stream`` open (stdin stays usable)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head, self._stream = head, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _all_lines(path: PathLike) -> Iterator[tuple[int, str]]:
+    """Every line (blank ones too) with its 1-based number and no newline, read once, decoded as
+    UTF-8; gzip is undone when the magic bytes say so."""
+    try:
+        handle: BinaryIO = sys.stdin.buffer if str(path) == STDIN else open(path, "rb")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        head = handle.read(2)
+        while len(head) < 2:  # a pipe may hand over one byte at a time
+            more = handle.read(2 - len(head))
+            if not more:
+                break
+            head += more
+        if handle is not sys.stdin.buffer and handle.seekable():  # a file: rewind (cheaper)
+            handle.seek(-len(head), io.SEEK_CUR)
+            stream: BinaryIO = handle
+        else:
+            stream = io.BufferedReader(_Prefixed(head, handle))
+        if head == _GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+        # Decoding in C, with bad bytes kept as lone surrogates, then checking only the rare
+        # non-ASCII lines, is ~2x cheaper than decoding line by line, and still names the line.
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="\n")
+        for number, line in enumerate(text, 1):
+            if not line.isascii():
+                _check_utf8(path, number, line)
+            yield number, line.rstrip("\r\n")
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: not a valid gzip file ({exc or 'truncated'}); "
+                        "check the download or re-compress it") from exc
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+
+
+def _check_utf8(path: PathLike, number: int, line: str) -> None:
+    for column, char in enumerate(line, 1):
+        if "\udc80" <= char <= "\udcff":  # surrogateescape's stand-in for an undecodable byte
+            raise DataError(f"{path}:{number}: not UTF-8 text (byte 0x{ord(char) - 0xdc00:02x} at "
+                            f"character {column} of the line); re-save the file as UTF-8")
 
 
 def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers; I/O and encoding problems become DataError."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    yield number, line.rstrip("\r\n")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    """Non-blank qrels lines that are not comments: trec_eval's qrels reader takes ``#`` as a
+    comment in column 0 only (its run reader also after leading blanks, see read_run)."""
+    for number, line in _all_lines(path):
+        if line.strip() and not line.startswith("#"):
+            yield number, line
 
 
 def _int(text: str, path: PathLike, number: int, what: str) -> int:
@@ -88,19 +163,26 @@ def read_qrels(path: PathLike) -> Qrels:
 
 
 def read_run(path: PathLike) -> Run:
-    """Read a TREC run file, or a JSON run (detected by a leading ``{``). An empty file is ``{}``."""
-    for _, line in _lines(path):
-        if line.lstrip().startswith("{"):
-            return _read_json_run(path)
-        break
+    """Read a TREC run file, or a JSON run (detected by a leading ``{``). An empty file is ``{}``.
+
+    The input is read once (a pipe or ``-`` cannot be read twice): the first data line decides
+    the format, and a JSON run is the rest of the text from there.
+    """
     run: Run = {}
     seen_at: dict[tuple[str, str], int] = {}
-    for number, line in _lines(path):
+    lines = _all_lines(path)
+    for number, line in lines:
         fields = line.split()
-        if len(fields) != 6:
+        if not fields or fields[0].startswith("#"):  # blank, or '#' as first non-blank character
+            continue
+        if not run and fields[0].startswith("{"):  # the first data line: nothing parsed yet
+            # Blank lines in front keep JSON's line numbers equal to the file's.
+            rest = "\n".join(part for _, part in lines)
+            return _read_json_run(path, "\n" * (number - 1) + line + "\n" + rest)
+        if len(fields) < 6:
             raise DataError(f"{path}:{number}: expected 6 fields (qid Q0 docid rank score tag), "
                             f"got {len(fields)}")
-        qid, _, doc, rank_text, score_text, _ = fields
+        qid, _, doc, rank_text, score_text = fields[:5]  # fields after the tag are ignored
         _int(rank_text, path, number, "rank")
         try:
             score = float(score_text)
@@ -116,7 +198,12 @@ def read_run(path: PathLike) -> Run:
     return run
 
 
-def _read_json_run(path: PathLike) -> Run:
+def limit_run(run: Run, depth: int) -> Run:
+    """Each query's first ``depth`` documents in trec_eval order (trec_eval ``-M depth``)."""
+    return {qid: {doc: scores[doc] for doc in top_k(scores, depth)} for qid, scores in run.items()}
+
+
+def _read_json_run(path: PathLike, text: str) -> Run:
     def no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
         out: dict[str, object] = {}
         for key, value in pairs:
@@ -126,12 +213,9 @@ def _read_json_run(path: PathLike) -> Run:
         return out
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle, object_pairs_hook=no_duplicates)
+        data = json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(data, dict):
         raise DataError(f"{path}: a JSON run must be an object {{qid: {{docid: score}}}}")
     run: Run = {}

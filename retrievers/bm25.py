@@ -50,9 +50,18 @@ class BM25Retriever(Retriever):
         qids = list(queries)
         tokens = bm25s.tokenize([queries[q] for q in qids], return_ids=False, **tokenize)
         run: Run = {}
+        without_tokens = 0
         for qid, query_tokens in zip(tqdm(qids, desc="bm25 search", disable=not ctx.progress), tokens):
+            if not query_tokens:
+                # Empty, punctuation-only or stopword-only: it matches no document (bm25s would
+                # raise IndexError). An empty ranking keeps the query in the run, so it is
+                # evaluated and scores 0 rather than vanishing or failing the row.
+                run[qid] = {}
+                without_tokens += 1
+                continue
             scores = index.get_scores(query_tokens)
             top = np.argsort(-scores, kind="stable")[: min(k, len(doc_ids))]
             run[qid] = {doc_ids[i]: float(scores[i]) for i in top}
         ctx.add_stat("search_s", time.perf_counter() - t0)
+        ctx.add_stat("queries_without_tokens", without_tokens)
         return run

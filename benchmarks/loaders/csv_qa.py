@@ -10,13 +10,17 @@ Cells are kept as written (no stripping): an answer like ``" 1776"`` is evidence
 reader should be able to see, and exact-match scoring should not be fixed up silently here.
 
 The csv module runs with ``strict=True`` so a stray quote raises instead of being absorbed,
-and ``reader.line_num`` gives the physical line of each problem.
+and ``reader.line_num`` gives the physical line of each problem. Its process-wide field limit
+(131072 characters by default) is raised to the file's size while the file is read, so a long
+cell is read, not mistaken for a stray quote. A NUL byte (which Python 3.11's csv keeps in the
+cell silently) is a bad row, named by its line.
 """
 from __future__ import annotations
 
 import codecs
 import csv
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.cards import DatasetCard
@@ -50,6 +54,35 @@ def _lines(card: DatasetCard, path: Path, encoding: str) -> Iterator[str]:
             yield tail
 
 
+# csv.field_size_limit takes a C long, which is 32 bits on Windows.
+_MAX_FIELD_LIMIT = 2**31 - 1
+
+
+@contextmanager
+def _field_limit(path: Path) -> Iterator[int]:
+    """Raise csv's process-wide cell limit to the file's size (no cell can be longer) for the
+    duration of one read, then restore it, so other csv users are not affected."""
+    before = csv.field_size_limit()
+    limit = max(before, min(path.stat().st_size + 1, _MAX_FIELD_LIMIT))
+    csv.field_size_limit(limit)
+    try:
+        yield limit
+    finally:
+        csv.field_size_limit(before)
+
+
+def _nul_at(row: list[str], first: int) -> tuple[int, int] | None:
+    """(column index, physical line) of the first NUL in a row read from line ``first``: the
+    line is ``first`` plus the newlines kept inside quoted cells before the NUL."""
+    lines_before = 0
+    for col, cell in enumerate(row):
+        pos = cell.find("\x00")
+        if pos >= 0:
+            return col, first + lines_before + cell.count("\n", 0, pos)
+        lines_before += cell.count("\n")
+    return None
+
+
 def _check_header(card: DatasetCard, path: Path, header: list[str]) -> dict[str, int]:
     cols = card.options.columns
     wanted = {"query": cols.query, "passage": cols.passage, "answer": cols.answer, "title": cols.title}
@@ -64,7 +97,11 @@ def _check_header(card: DatasetCard, path: Path, header: list[str]) -> dict[str,
 
 
 def load(card: DatasetCard, paths: dict[str, Path]) -> Split:
-    path = paths["data"]
+    with _field_limit(paths["data"]) as limit:
+        return _load(card, paths["data"], limit)
+
+
+def _load(card: DatasetCard, path: Path, limit: int) -> Split:
     opts = card.options
     reader = csv.reader(_lines(card, path, opts.encoding), strict=True)
     header: list[str] | None = None
@@ -76,12 +113,13 @@ def load(card: DatasetCard, paths: dict[str, Path]) -> Split:
     rows = skipped = blank = 0
     reasons: list[str] = []
 
-    def bad(first: int, last: int, reason: str) -> None:
-        # Name the data row too: it is the n of the query id row-<n>.
+    def bad(first: int, last: int, reason: str, at: int | None = None) -> None:
+        # Name the data row too: it is the n of the query id row-<n>. `at`: the line of the
+        # problem inside a multi-line row, for the file:line prefix.
         where = f"line {first}" if last == first else f"lines {first}-{last}; a stray quote can join lines"
         what = f"data row {rows} ({where}): {reason}"
         if opts.on_bad_row == "fail":
-            raise data_error(card, path, first, what,
+            raise data_error(card, path, at or first, what,
                              "Fix the row, or set options.on_bad_row: skip in the card to skip bad rows "
                              "(they are counted in the result notes)")
         nonlocal skipped
@@ -96,29 +134,44 @@ def load(card: DatasetCard, paths: dict[str, Path]) -> Split:
         except StopIteration:
             break
         except csv.Error as exc:
-            # EOF inside quotes (or a field that grew past the limit) means one quote swallowed
-            # the rest of the file: nothing after it can be trusted, so even skip mode stops.
-            if "unexpected end of data" in str(exc) or "field limit" in str(exc):
+            # EOF inside quotes means one quote swallowed the rest of the file: nothing after it
+            # can be trusted, so even skip mode stops.
+            if "unexpected end of data" in str(exc):
                 raise data_error(card, path, first,
                                  f"unterminated quoted field: the quote opened on line {first} runs to "
                                  f"the end of the file at line {reader.line_num} ({exc})",
                                  "Close or remove the stray '\"'; on_bad_row: skip cannot skip this",
                                  ) from None
+            if "field limit" in str(exc):  # only for files over 2 GiB: the limit is the file size
+                raise data_error(card, path, first, f"a cell longer than {limit} characters",
+                                 "Split the file or shorten the cell") from None
             if header is None:
                 raise data_error(card, path, first, f"malformed CSV header: {exc}",
                                  "Fix the header") from None
             rows += 1
-            bad(first, reader.line_num, f"malformed CSV: {exc}")
+            if "NUL" in str(exc):  # Python 3.10's csv refuses the line itself
+                bad(first, reader.line_num, "NUL byte (\\x00)", at=reader.line_num)
+            else:
+                bad(first, reader.line_num, f"malformed CSV: {exc}")
             continue
         if not row:
             blank += 1
             continue
+        nul = _nul_at(row, first)
+        if header is None and nul is not None:
+            raise data_error(card, path, nul[1], f"NUL byte (\\x00) in the header, column {nul[0] + 1}",
+                             "Remove it; a file full of NULs is likely UTF-16 or binary, re-save it as "
+                             "UTF-8 text")
         if header is None:
             header = row
             idx = _check_header(card, path, header)
             continue
         rows += 1
         last = reader.line_num
+        if nul is not None:
+            column = repr(header[nul[0]]) if nul[0] < len(header) else f"column {nul[0] + 1}"
+            bad(first, last, f"NUL byte (\\x00) in the {column} cell", at=nul[1])
+            continue
         if len(row) != len(header):
             bad(first, last, f"{len(row)} fields where the header has {len(header)}")
             continue
