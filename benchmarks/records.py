@@ -229,8 +229,8 @@ def load_records(results_dir: Path) -> list[LoadedRecord]:
         if path.name.endswith(".per_query.json"):
             continue
         data = read_json(path, path.read_bytes())
-        if isinstance(data, dict) and _is_failed_attempt(path, data):
-            check_record(path, data, SCHEMA, STATUSES)
+        check_record(path, data, SCHEMA, STATUSES)
+        if _is_failed_attempt(path, data):
             attempts[path.with_name(data["row"] + ".json")] = data
             continue
         records.append(read_record(path, sidecars=("per_query",) if data.get("status") == "ok" else ()))
