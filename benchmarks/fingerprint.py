@@ -78,7 +78,8 @@ def evaluation_fingerprint(
 
 
 def fingerprint_sha256(fp: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json({k: v for k, v in fp.items() if k != "sha256"}).encode("utf-8")).hexdigest()
+    body = {k: v for k, v in fp.items() if k != "sha256"}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
 SETTINGS_KEYS = ("metrics", "top_k", "search", "tie_break", "bootstrap", "significance")
@@ -141,7 +142,8 @@ def differences(fp: dict[str, Any], ref: dict[str, Any], ref_name: str = "baseli
     for key, what in (("tie_break", "tie rule"), ("bootstrap", "bootstrap settings"),
                       ("significance", "significance settings"), ("holdout", "holdout"), ("protocol", "protocol")):
         if fp.get(key) != ref.get(key):
-            out.append(f"{what} differ ({_settings_text(fp.get(key))}; {ref_name}: {_settings_text(ref.get(key))})")
+            mine, theirs = _settings_text(fp.get(key)), _settings_text(ref.get(key))
+            out.append(f"{what} differ ({mine}; {ref_name}: {theirs})")
     known = {"version", "dataset", "data", "metrics", "top_k", "search", "relevance_level", "tie_break",
              "bootstrap", "significance", "holdout", "protocol", "sha256"}
     for key in sorted((set(fp) | set(ref)) - known):

@@ -38,7 +38,8 @@ def row_lock(path: Path) -> Iterator[None]:
 def _own_files(stem: str) -> re.Pattern[str]:
     """A row's sidecars (content-addressed or legacy) and the temp files a killed writer left."""
     names = r"(?:[0-9a-f]{16}\.)?(?:per_query\.json|run\.gz)"
-    return re.compile(rf"^(?:{re.escape(stem)}\.{names}|\.{re.escape(stem)}\.(?:json|failed\.json|{names})\.\w+\.tmp)$")
+    row = re.escape(stem)
+    return re.compile(rf"^(?:{row}\.{names}|\.{row}\.(?:json|failed\.json|{names})\.\w+\.tmp)$")
 
 
 def _referenced(folder: Path) -> set[str]:

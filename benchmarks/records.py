@@ -115,20 +115,25 @@ def write_record(
 ) -> None:
     """Write a record that replaces the row's record: sidecars first (named by content), the record
     last, then the row's unreferenced old files go. A success also clears a failed attempt."""
+    with row_lock(path):
+        _write_locked(path, record, per_query, run)
+
+
+def _write_locked(path: Path, record: dict[str, Any], per_query: dict[str, dict[str, float]] | None,
+                  run: Run | None) -> None:
     record = portable(dict(record, schema_version=SCHEMA))
     stem = path.name[: -len(".json")]
-    with row_lock(path):
-        for key, data in (("per_query", None if per_query is None else dumps_json(per_query).encode("utf-8")),
-                          ("run", None if run is None else trec_run_bytes(run, tag=stem))):
-            if data is None:
-                continue
-            sha = _sha256(data)
-            name = f"{stem}.{sha[:16]}.{SIDECARS[0] if key == 'per_query' else SIDECARS[1]}"
-            atomic_write_bytes(path.with_name(name), data)
-            record[key] = {"path": name, "sha256": sha}
-        atomic_write_json(path, record)
-        failed_path(path).unlink(missing_ok=True)
-        collect_garbage(path)
+    for key, data in (("per_query", None if per_query is None else dumps_json(per_query).encode("utf-8")),
+                      ("run", None if run is None else trec_run_bytes(run, tag=stem))):
+        if data is None:
+            continue
+        sha = _sha256(data)
+        name = f"{stem}.{sha[:16]}.{SIDECARS[0] if key == 'per_query' else SIDECARS[1]}"
+        atomic_write_bytes(path.with_name(name), data)
+        record[key] = {"path": name, "sha256": sha}
+    atomic_write_json(path, record)
+    failed_path(path).unlink(missing_ok=True)
+    collect_garbage(path)
 
 
 def write_attempt(path: Path, record: dict[str, Any]) -> bool:
@@ -136,12 +141,12 @@ def write_attempt(path: Path, record: dict[str, Any]) -> bool:
 
     If the row has a good (ok) record, it stays and the attempt is written beside it as
     ``<row>.failed.json``; returns True in that case. Otherwise the attempt is the record."""
-    with row_lock(path):
+    with row_lock(path):  # one lock for the check and the write: a racing success is never overwritten
         if _current_status(path) == "ok":
             atomic_write_json(failed_path(path), portable(dict(record, schema_version=SCHEMA)))
             return True
-    write_record(path, record)
-    return False
+        _write_locked(path, record, None, None)
+        return False
 
 
 @dataclass
@@ -213,7 +218,8 @@ def read_record(path: Path, *, sidecars: tuple[str, ...] = ("per_query",), retri
             what = "is missing" if isinstance(exc, FileNotFoundError) else "does not match its hash"
             raise DataError(f"{path}: its {key} sidecar {data[key]['path']} {what}. "
                             f"{refresh_hint(path)}") from None
-        return LoadedRecord(path, data, per_query_data=loaded.get("per_query") or {}, run_bytes=loaded.get("run"))
+        return LoadedRecord(path, data, per_query_data=loaded.get("per_query") or {},
+                            run_bytes=loaded.get("run"))
     raise DataError(f"{path}: replaced {retries} times while being read; try again once the run writing it ends")
 
 

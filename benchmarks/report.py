@@ -165,8 +165,10 @@ def dataset_section(suite_name: str, dataset: str, records: list[LoadedRecord], 
     section = classify(suite_name, dataset, records, suite)
     ref = section.reference
     metrics = _columns(section, suite)
-    baseline = section.baseline
-    settings = (ref or next((r for r in section.records if r.status == "ok"), section.records[0])).data.get("settings", {})
+    baseline = section.baseline  # set only when the baseline is the reference: marks are against it
+    shown = ref or next((r for r in section.records if r.status == "ok"), section.records[0])
+    settings = shown.data.get("settings", {})
+    named_baseline = suite.baseline if suite is not None else settings.get("baseline")
     entry = next((d for d in suite.datasets if d.key == dataset), None) if suite is not None else None
     split = entry.split if entry is not None else section.records[0].data["dataset"].get("split", "?")
     counts = ref.data.get("counts", {}) if ref is not None else {}
@@ -181,7 +183,7 @@ def dataset_section(suite_name: str, dataset: str, records: list[LoadedRecord], 
     lines.append("|---|" + "---|" * len(metrics))
     missing, failed_attempts = [], []
     for rec in section.records:
-        tags = [t for t, on in (("baseline", rec.row == settings.get("baseline") or rec.row == baseline),
+        tags = [t for t, on in (("baseline", rec.row == named_baseline),
                                 ("stale", rec.row in section.stale),
                                 ("last attempt failed", rec.last_attempt is not None)) if on]
         name = rec.row + (f" ({', '.join(tags)})" if tags else "")
@@ -236,7 +238,9 @@ def _commands(records: list[LoadedRecord]) -> list[str]:
     for rec in records:
         env = rec.data.get("env", {})
         commit = f"{(env.get('git_commit') or 'unknown')[:10]}{' (dirty)' if env.get('git_dirty') else ''}"
-        lines.append(f"| {_cell(rec.row)} | `{_cell(row_command(rec))}` | {commit} |")
+        cmd = row_command(rec)
+        shown = f"`{_cell(cmd)}`" if cmd else "not recorded (written by an older harness)"
+        lines.append(f"| {_cell(rec.row)} | {shown} | {commit} |")
     return lines + ["", "</details>", ""]
 
 

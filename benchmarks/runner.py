@@ -196,7 +196,8 @@ class SuiteRunner:
         label = f"[{self.suite.name}] {ds.entry.key}/{ds.entry.split} · {entry.name}"
         if ds.unavailable is not None:
             kept = write_attempt(path, {**record, "status": "not_available", "reason": ds.unavailable})
-            log.warning("%s: dataset not available: %s%s", label, ds.unavailable.splitlines()[0], _kept(kept, path))
+            log.warning("%s: dataset not available: %s%s", label, ds.unavailable.splitlines()[0],
+                        _kept(kept, path))
             return True
         reason = retriever.unavailable_reason()
         if reason is not None:
@@ -216,7 +217,8 @@ class SuiteRunner:
             results, per_query = self.score(ds.split, run, relevance_level(ds.card))
         except (Exception, KeyboardInterrupt) as exc:  # one broken retriever must not sink the suite
             interrupted = isinstance(exc, KeyboardInterrupt)
-            reason = "interrupted (Ctrl-C) before the row finished" if interrupted else f"{type(exc).__name__}: {exc}"
+            reason = ("interrupted (Ctrl-C) before the row finished" if interrupted
+                      else f"{type(exc).__name__}: {exc}")
             record.update(status="failed", reason=reason, traceback=traceback.format_exc(limit=8))
             # A good record of this row stays; the failure goes beside it as <row>.failed.json.
             kept = write_attempt(path, record)
@@ -270,7 +272,9 @@ class SuiteRunner:
 
 
 def _kept(kept: bool, path: Path) -> str:
-    return f" (the earlier good record {path.name} is kept; this attempt is in {path.stem}.failed.json)" if kept else ""
+    if not kept:
+        return ""
+    return f" (the earlier good record {path.name} is kept; this attempt is in {path.stem}.failed.json)"
 
 
 def relevance_level(card: Any) -> int:

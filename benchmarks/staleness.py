@@ -98,14 +98,15 @@ def row_refresh(rec: LoadedRecord, results_dir: Path | str) -> str:
     return refresh_command(rec.suite, rec.dataset_key, rec.row, results_dir)
 
 
-def row_command(rec: LoadedRecord) -> str:
-    """The command line that produced a record, as recorded (argv, else its row command)."""
+def row_command(rec: LoadedRecord) -> str | None:
+    """The command line that produced a record, as recorded (argv, else its row command); None for
+    records written before commands were recorded."""
     import shlex
 
     cmd = rec.data.get("command") or {}
     if cmd.get("argv") is not None:
         return shlex.join(["python", "harness.py", *cmd["argv"]])
-    return cmd.get("row") or "not recorded (written by an older harness)"
+    return cmd.get("row")
 
 
 def group_records(records: list[LoadedRecord]) -> dict[str, dict[str, list[LoadedRecord]]]:

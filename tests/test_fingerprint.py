@@ -4,7 +4,6 @@ import json
 import pytest
 
 from benchmarks.cli import main
-from benchmarks.fingerprint import differences, evaluation_fingerprint, fingerprint_sha256
 from benchmarks.types import Doc, Split
 
 SETTINGS = {"metrics": ["mrr@5"], "top_k": 5, "search": "exact", "tie_break": "t", "seed": 0,
@@ -19,11 +18,15 @@ def split(n_queries=3, text="apple", grade=1):
 
 
 def fp(s=None, settings=None, level=1, **extra):
+    from benchmarks.fingerprint import evaluation_fingerprint
+
     return evaluation_fingerprint(dataset_id="tiny", split_name="test", split=s or split(),
                                   settings={**SETTINGS, **(settings or {})}, relevance_level=level, **extra)
 
 
 def test_same_inputs_same_fingerprint_whatever_the_dict_order():
+    from benchmarks.fingerprint import fingerprint_sha256
+
     a = split()
     b = Split(corpus=dict(reversed(list(a.corpus.items()))), queries=dict(reversed(list(a.queries.items()))),
               qrels=dict(reversed(list(a.qrels.items()))))
@@ -41,11 +44,15 @@ def test_same_inputs_same_fingerprint_whatever_the_dict_order():
     dict(level=2), dict(holdout={"queries": 5}), dict(protocol={"name": "p"}),
 ])
 def test_every_field_that_changes_the_numbers_changes_the_fingerprint(change):
+    from benchmarks.fingerprint import differences
+
     assert fp(**change)["sha256"] != fp()["sha256"]
     assert differences(fp(**change), fp()), change  # and there is a reason in words
 
 
 def test_reasons_say_what_differs():
+    from benchmarks.fingerprint import differences
+
     assert differences(fp(split(n_queries=790)), fp(split(n_queries=20))) == [
         "evaluated on 790 queries, baseline on 20", "evaluated on 790 judgments, baseline on 20"]
     assert differences(fp(split(text="x")), fp()) == [
@@ -57,12 +64,14 @@ def test_reasons_say_what_differs():
 
 
 def test_records_carry_the_fingerprint_of_what_was_evaluated(pair_suite, tmp_path):
+    from benchmarks.fingerprint import fingerprint_sha256
+
     results = tmp_path / "r"
     assert main(["--suite", "pair", "--retriever", "bm25", "--results-dir", str(results), "--no-leaderboard",
-                 "-q"]) == 0
+                 "--quiet"]) == 0
     full = json.loads((results / "pair" / "tiny" / "bm25.json").read_text())["fingerprint"]
     assert main(["--suite", "pair", "--retriever", "bm25", "--limit-queries", "2", "--results-dir",
-                 str(tmp_path / "r2"), "--no-leaderboard", "-q"]) == 0
+                 str(tmp_path / "r2"), "--no-leaderboard", "--quiet"]) == 0
     limited = json.loads((tmp_path / "r2" / "pair" / "tiny" / "bm25.json").read_text())["fingerprint"]
     assert full["dataset"] == {"id": "tiny", "split": "test"}
     assert full["data"]["queries"]["n"] == 4 and limited["data"]["queries"]["n"] == 2

@@ -9,11 +9,10 @@ from benchmarks.cli import main
 from benchmarks.errors import DataError
 from benchmarks.records import LoadedRecord
 from benchmarks.report import paired_tests
-from benchmarks.staleness import NO_FINGERPRINT
 
 
 def harness(results: Path, *args: str) -> int:
-    return main([*args, "--results-dir", str(results), "--leaderboard", str(results / "lb.md"), "-q"])
+    return main([*args, "--results-dir", str(results), "--leaderboard", str(results / "lb.md"), "--quiet"])
 
 
 def board(results: Path) -> str:
@@ -80,6 +79,8 @@ def test_suite_metrics_edited_and_one_row_rerun(full, pair_suite):
 
 
 def test_records_without_fingerprint_are_stale(full):
+    from benchmarks.staleness import NO_FINGERPRINT
+
     edit_record(full, "robertson", lambda d: d.pop("fingerprint"))
     assert harness(full, "leaderboard") == 0
     assert f"- `robertson`: {NO_FINGERPRINT}. Refresh:" in board(full)
@@ -113,7 +114,7 @@ def test_footer_names_the_results_dir_and_each_rows_command(full):
     text = board(full)
     assert f"records under `{full}/`" in text
     assert (f"| bm25 | `python harness.py --suite pair --retriever bm25 --limit-queries 2 --results-dir {full} "
-            f"--leaderboard {full / 'lb.md'} -q` |") in text
+            f"--leaderboard {full / 'lb.md'} --quiet` |") in text
 
 
 def test_same_records_same_bytes(full):

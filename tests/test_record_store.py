@@ -7,11 +7,11 @@ import pytest
 
 from benchmarks.cli import main
 from benchmarks.errors import DataError
-from benchmarks.records import load_records, read_record, record_path, write_attempt, write_record
+from benchmarks.records import load_records, record_path, write_record
 
 
 def harness(results: Path, *args: str) -> int:
-    return main([*args, "--results-dir", str(results), "--leaderboard", str(results / "lb.md"), "-q"])
+    return main([*args, "--results-dir", str(results), "--leaderboard", str(results / "lb.md"), "--quiet"])
 
 
 def boom(*args, **kwargs):
@@ -59,6 +59,8 @@ def test_interrupted_rerun_keeps_the_good_record(good, monkeypatch):
 
 
 def test_not_run_or_data_unavailable_keeps_the_good_record(good):
+    from benchmarks.records import write_attempt
+
     _, path = good
     before = path.read_bytes()
     for status in ("not_run", "not_available"):
@@ -69,6 +71,8 @@ def test_not_run_or_data_unavailable_keeps_the_good_record(good):
 
 
 def test_a_failure_without_a_good_record_is_the_record(tmp_path):
+    from benchmarks.records import write_attempt
+
     path = record_path(tmp_path, "s", "d", "r")
     assert write_attempt(path, {"suite": "s", "row": "r", "dataset": {"id": "d"}, "status": "failed",
                                 "reason": "x"}) is False
@@ -80,6 +84,8 @@ def ok_record(row="r", value=0.5):
 
 
 def test_sidecars_are_named_by_content_and_old_ones_go_only_when_unreferenced(tmp_path):
+    from benchmarks.records import read_record
+
     path = record_path(tmp_path, "s", "d", "r")
     write_record(path, ok_record(), per_query={"m": {"q1": 0.5}}, run={"q1": {"d1": 1.0}})
     first = json.loads(path.read_text())

@@ -12,7 +12,6 @@ from pathlib import Path
 import yaml
 
 from benchmarks.cli import main
-from benchmarks.records import integer_counts
 from conftest import ROOT
 
 
@@ -45,9 +44,11 @@ def test_counts_in_records_are_integers(pair_suite, tmp_path, monkeypatch):
 
     monkeypatch.setattr(BM25Retriever, "retrieve", counting)
     assert main(["--suite", "pair", "--retriever", "bm25", "--results-dir", str(tmp_path / "r"),
-                 "--no-leaderboard", "-q"]) == 0
+                 "--no-leaderboard", "--quiet"]) == 0
     text = (tmp_path / "r" / "pair" / "tiny" / "bm25.json").read_text()
     assert '"encoded_texts": 4,' in text
+    from benchmarks.records import integer_counts
+
     assert integer_counts({"cached_texts": 5483.0, "encode_s": 2.0, "api_cost_usd": 0.0, "x": 0.5}) == {
         "cached_texts": 5483, "encode_s": 2.0, "api_cost_usd": 0.0, "x": 0.5}
     assert isinstance(integer_counts({"n": 3.0})["n"], int)
@@ -66,7 +67,7 @@ def test_plot_title_names_the_split_and_k_ticks_are_integers(pair_suite, tmp_pat
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
     pair_suite.write_text(pair_suite.read_text().replace("top_k: 5", "top_k: 3").replace("mrr@5", "mrr@3"))
     assert main(["--suite", "pair", "--results-dir", str(tmp_path / "r"), "--leaderboard",
-                 str(tmp_path / "lb.md"), "-q"]) == 0
+                 str(tmp_path / "lb.md"), "--quiet"]) == 0
     (ax,) = figures[-1].axes
     assert ax.get_title() == "pair · tiny (split test): hit_rate@k"
     ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
@@ -90,7 +91,7 @@ def test_skipped_csv_rows_are_on_the_console_and_in_the_leaderboard(data_dir, tm
     monkeypatch.setenv("HARNESS_SUITES_DIR", str(suites))
     with caplog.at_level(logging.WARNING, logger="harness"):
         assert main(["--suite", "csvs", "--results-dir", str(tmp_path / "r"), "--leaderboard",
-                     str(tmp_path / "lb.md"), "-q"]) == 0
+                     str(tmp_path / "lb.md"), "--quiet"]) == 0
     record = json.loads((tmp_path / "r" / "csvs" / "badcsv" / "bm25.json").read_text())
     skipped = record["dataset"]["notes"]["skipped_rows"]
     assert skipped == 5  # rows two, three, four, five and seven of bad_rows.csv
