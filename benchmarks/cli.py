@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where result records are written and read (default: results/)")
     common.add_argument("--leaderboard", type=Path, default=Path("leaderboard.md"),
                         help="leaderboard file to regenerate (default: leaderboard.md)")
-    common.add_argument("--quiet", action="store_true", help="no progress bars or per-row logs")
+    common.add_argument("-q", "--quiet", action="count", default=0,
+                        help="no progress bars or library logs, but still one line per row; "
+                        "-qq: no per-row lines either (warnings and errors only)")
 
     parser = argparse.ArgumentParser(
         prog="harness.py",
@@ -64,7 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
 
     sub.add_parser("list", parents=[common], help="list suites, datasets and retrievers (imports no torch)")
-    sub.add_parser("leaderboard", parents=[common], help="regenerate the leaderboard from the results dir alone")
+    lb = sub.add_parser("leaderboard", parents=[common], help="regenerate the leaderboard from the results dir alone",
+                        description="Rows are compared only with rows evaluated exactly alike; the others are "
+                        "shown as stale with the reason and the command that refreshes them.")
+    lb.add_argument("--prune", action="store_true",
+                    help="delete stale records (and their sidecars) first, printing each one")
+    lb.add_argument("--allow-empty", action="store_true",
+                    help="write the leaderboard even when the results dir holds no records")
     sub.add_parser("validate", parents=[common], help="check every suite and dataset card")
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a run file against qrels",
@@ -94,6 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(
         results_dir=args.results_dir, retrievers=args.retriever, datasets=args.dataset,
         device=args.device, progress=not args.quiet, retrain=args.retrain, limit_queries=args.limit_queries,
+        argv=getattr(args, "argv", None),
     )
     # Validate every suite before running any, so a typo in the second one costs nothing.
     runners = [SuiteRunner(load_suite(name), options) for name in args.suite]
@@ -126,10 +135,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmarks.report import write_leaderboard
+    from benchmarks.staleness import prune_stale
 
-    write_leaderboard(args.results_dir, args.leaderboard)
-    if not args.quiet:
-        print(f"wrote {args.leaderboard}")
+    if args.prune:
+        for path, reason, removed in prune_stale(args.results_dir):
+            print(f"pruned {path} ({len(removed)} file(s)): {reason}")
+    write_leaderboard(args.results_dir, args.leaderboard, allow_empty=args.allow_empty)
+    if args.quiet < 2:
+        print(f"wrote {args.leaderboard} from {args.results_dir}")
     return EXIT_OK
 
 
@@ -186,11 +199,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def configure_output(quiet: bool) -> None:
-    """Our per-row log lines at INFO; libraries only at WARNING (their INFO chatter about
-    loading weights drowns the results). --quiet also silences every tqdm bar, ours and theirs."""
+def configure_output(quiet: int) -> None:
+    """Our log lines at INFO; libraries only at WARNING (their INFO chatter about loading weights
+    drowns the results). -q keeps the one line per row (harness.rows) but silences the rest and
+    every tqdm bar, ours and theirs; -qq silences the per-row lines too."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("harness").setLevel(logging.WARNING if quiet else logging.INFO)
+    logging.getLogger("harness.rows").setLevel(logging.WARNING if quiet >= 2 else logging.INFO)
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
@@ -198,6 +213,7 @@ def configure_output(quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    given = list(argv)  # recorded in each record: the command line that produced it
     if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
         argv.insert(0, "run")
     parser = build_parser()
@@ -205,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
+    args.argv = given
     configure_output(args.quiet)
     handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
                "evaluate": cmd_evaluate, "validate": cmd_validate, "generate": cmd_generate}[args.command]

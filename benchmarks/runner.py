@@ -21,13 +21,16 @@ import numpy as np
 from benchmarks.context import RunContext, SearchSettings
 from benchmarks.errors import ConfigError, DataUnavailable
 from benchmarks.metrics import evaluate
+from benchmarks.fingerprint import evaluation_fingerprint
 from benchmarks.provenance import device_description, environment, source_sha256
-from benchmarks.records import record_path, write_record
+from benchmarks.record_checks import refresh_command
+from benchmarks.records import integer_counts, record_path, write_attempt, write_record
 from benchmarks.stats import bootstrap_ci
 from benchmarks.suites import DatasetEntry, RetrieverEntry, Suite
 from benchmarks.types import Run, Split
 
 log = logging.getLogger("harness")
+row_log = logging.getLogger("harness.rows")  # one line per row; --quiet keeps it, -qq silences it
 TIE_BREAK = "score descending, then doc id descending (trec_eval)"
 
 
@@ -40,6 +43,7 @@ class RunOptions:
     progress: bool = True
     retrain: bool = False
     limit_queries: int | None = None
+    argv: list[str] | None = None  # the command line, recorded so each row says what produced it
 
 
 @dataclass
@@ -94,7 +98,17 @@ def load_dataset(entry: DatasetEntry, limit_queries: int | None) -> LoadedDatase
         split = load_split(card, entry.split)
     except DataUnavailable as exc:
         return LoadedDataset(entry, card, unavailable=str(exc))
+    warn_skipped_rows(entry, split)
     return LoadedDataset(entry, card, limit(split, limit_queries or entry.limit_queries))  # CLI wins
+
+
+def warn_skipped_rows(entry: DatasetEntry, split: Split) -> None:
+    """Rows the loader skipped (on_bad_row: skip) are said on the console, not only in the record."""
+    skipped = split.notes.get("skipped_rows")
+    if skipped:
+        reasons = "; ".join(str(r) for r in split.notes.get("skip_reasons", []))
+        log.warning("%s/%s: %s bad row(s) skipped while loading%s", entry.key, entry.split, skipped,
+                    f" ({reasons})" if reasons else "")
 
 
 def hit_rate_curve(per_query_mrr: dict[str, float], top_k: int) -> list[float]:
@@ -103,6 +117,17 @@ def hit_rate_curve(per_query_mrr: dict[str, float], top_k: int) -> list[float]:
     if ranks.size == 0:
         return []
     return [float(np.mean(ranks <= k)) for k in range(1, top_k + 1)]
+
+
+def suite_settings(s: Suite) -> dict[str, Any]:
+    """The evaluation settings a record carries (the leaderboard checks records against them)."""
+    return {
+        "metrics": s.metrics, "top_k": s.top_k, "tie_break": TIE_BREAK, "seed": s.seed,
+        "missing_query_policy": "score_zero", "no_relevant_policy": "exclude_and_count",
+        "search": {"ann": s.ann.model_dump()} if s.ann else "exact",
+        "bootstrap": s.bootstrap.model_dump(), "significance": s.significance.model_dump(),
+        "baseline": s.baseline,
+    }
 
 
 class SuiteRunner:
@@ -119,14 +144,7 @@ class SuiteRunner:
         )
 
     def settings(self) -> dict[str, Any]:
-        s = self.suite
-        return {
-            "metrics": s.metrics, "top_k": s.top_k, "tie_break": TIE_BREAK, "seed": s.seed,
-            "missing_query_policy": "score_zero", "no_relevant_policy": "exclude_and_count",
-            "search": {"ann": s.ann.model_dump()} if s.ann else "exact",
-            "bootstrap": s.bootstrap.model_dump(), "significance": s.significance.model_dump(),
-            "baseline": s.baseline,
-        }
+        return suite_settings(self.suite)
 
     def run(self) -> bool:
         """Returns True when every selected retriever either ran or was legitimately skipped."""
@@ -143,16 +161,32 @@ class SuiteRunner:
             "id": ds.entry.key, "name": ds.entry.name, "split": ds.entry.split,
             "train_split": ds.entry.train_split, "card": ds.card.model_dump(mode="json", by_alias=True),
         }
+        settings = self.settings()
+        record: dict[str, Any] = {
+            "suite": self.suite.name, "row": entry.name,
+            "row_index": [r.name for r in self.suite.retrievers].index(entry.name), "dataset": dataset,
+            "settings": settings, "env": environment(),
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": self.command(ds, entry),
+        }
         if split is not None:
             dataset.update(
                 files=split.files, notes=split.notes, n_docs=len(split.corpus),
                 n_queries=len(split.queries), n_qrels=sum(len(r) for r in split.qrels.values()),
             )
-        return {
-            "suite": self.suite.name, "row": entry.name,
-            "row_index": [r.name for r in self.suite.retrievers].index(entry.name), "dataset": dataset, "settings": self.settings(),
-            "env": environment(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
+            # From the loaded data and the suite only: what the leaderboard compares rows by.
+            record["fingerprint"] = evaluation_fingerprint(
+                dataset_id=ds.entry.key, split_name=ds.entry.split, split=split, settings=settings,
+                relevance_level=relevance_level(ds.card))
+        return record
+
+    def command(self, ds: LoadedDataset, entry: RetrieverEntry) -> dict[str, Any]:
+        """The command line that produced the record, and the one that re-runs just this row."""
+        o = self.options
+        row = refresh_command(self.suite.name, ds.entry.key, entry.name, o.results_dir)
+        row += f" --limit-queries {o.limit_queries}" if o.limit_queries is not None else ""
+        row += (f" --device {o.device}" if o.device != "auto" else "") + (" --retrain" if o.retrain else "")
+        return {"argv": list(o.argv) if o.argv is not None else None, "row": row}
 
     def run_one(self, ds: LoadedDataset, entry: RetrieverEntry) -> bool:
         path = record_path(self.options.results_dir, self.suite.name, ds.entry.key, entry.name)
@@ -162,13 +196,14 @@ class SuiteRunner:
         record["retriever"] = {"use": entry.use, "params": entry.params, **sources}
         label = f"[{self.suite.name}] {ds.entry.key}/{ds.entry.split} · {entry.name}"
         if ds.unavailable is not None:
-            write_record(path, {**record, "status": "not_available", "reason": ds.unavailable})
-            log.warning("%s: dataset not available: %s", label, ds.unavailable.splitlines()[0])
+            kept = write_attempt(path, {**record, "status": "not_available", "reason": ds.unavailable})
+            log.warning("%s: dataset not available: %s%s", label, ds.unavailable.splitlines()[0],
+                        _kept(kept, path))
             return True
         reason = retriever.unavailable_reason()
         if reason is not None:
-            write_record(path, {**record, "status": "not_run", "reason": reason})
-            log.warning("%s: %s", label, reason)
+            kept = write_attempt(path, {**record, "status": "not_run", "reason": reason})
+            log.warning("%s: %s%s", label, reason, _kept(kept, path))
             return True
         ctx = RunContext(**self.ctx_template)
         record["env"] = {**record["env"], "device": device_description(ctx.resolved_device())}
@@ -181,20 +216,25 @@ class SuiteRunner:
             retrieve_s = time.perf_counter() - t0
             record["retriever"] = {"use": entry.use, **retriever.card().to_dict(), **sources}
             results, per_query = self.score(ds.split, run, relevance_level(ds.card))
-        except Exception as exc:  # one broken retriever must not sink the suite
-            log.error("%s: FAILED: %s", label, exc)
-            record.update(status="failed", reason=f"{type(exc).__name__}: {exc}",
-                          traceback=traceback.format_exc(limit=8))
-            write_record(path, record)
+        except (Exception, KeyboardInterrupt) as exc:  # one broken retriever must not sink the suite
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            reason = ("interrupted (Ctrl-C) before the row finished" if interrupted
+                      else f"{type(exc).__name__}: {exc}")
+            record.update(status="failed", reason=reason, traceback=traceback.format_exc(limit=8))
+            # A good record of this row stays; the failure goes beside it as <row>.failed.json.
+            kept = write_attempt(path, record)
+            log.error("%s: FAILED: %s%s", label, reason, _kept(kept, path))
+            if interrupted:
+                raise
             return False
-        record.update(results, status="ok", training=training, stats=ctx.stats)
+        record.update(results, status="ok", training=training, stats=integer_counts(ctx.stats))
         record["timing"] = {
             "retrieve_s": round(retrieve_s, 3), "total_s": round(time.perf_counter() - t_start, 3),
             **{k: round(v, 3) for k, v in ctx.stats.items() if k.endswith("_s")},
         }
         write_record(path, record, per_query=per_query, run=run)
         summary = "  ".join(f"{m} {v:.4f}" for m, v in record["metrics"].items())
-        log.info("%s: %s", label, summary)
+        row_log.info("%s: %s", label, summary)
         return True
 
     def train(self, ds: LoadedDataset, retriever: Any, ctx: RunContext) -> dict[str, Any] | None:
@@ -230,6 +270,12 @@ class SuiteRunner:
             "hit_rate_curve": hit_rate_curve(ev.per_query[curve_metric], suite.top_k or 1),
         }
         return results, per_query
+
+
+def _kept(kept: bool, path: Path) -> str:
+    if not kept:
+        return ""
+    return f" (the earlier good record {path.name} is kept; this attempt is in {path.stem}.failed.json)"
 
 
 def relevance_level(card: Any) -> int:

@@ -53,6 +53,31 @@ def data_dir(tmp_path, monkeypatch):
     return folder
 
 
+PAIR_SUITE = """schema: suite/v1
+name: pair
+datasets:
+  - {name: tiny, split: test}
+metrics: [hit_rate@1, mrr@5]
+top_k: 5
+baseline: bm25
+retrievers:
+  - {name: bm25, use: bm25}
+  - {name: robertson, use: bm25, params: {method: robertson}}
+"""
+
+
+@pytest.fixture
+def pair_suite(tiny_copy, tmp_path, monkeypatch):
+    """Suite ``pair``: two bm25 rows on a writable copy of the tiny data (no plugin, no model).
+    Returns the suite file; rewrite it to change the suite."""
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    path = folder / "pair.yaml"
+    path.write_text(PAIR_SUITE, encoding="utf-8")
+    monkeypatch.setenv("HARNESS_SUITES_DIR", str(folder))
+    return path
+
+
 # Under CI a skipped test is a failed test: a real-data test that skips because ../shared/data is
 # missing (or an optional dependency failed to install) would otherwise let CI go green untested.
 def _ci() -> bool:
