@@ -160,7 +160,10 @@ def check_file(
     message is that command (``{data_dir}`` replaced by the first search-path folder), so the
     runner records "not run" instead of failing the suite.
     """
-    hit = find(relpath)
+    try:
+        hit = find(relpath)
+    except DataError as exc:  # refused (outside its folder) or unusable (name too long)
+        raise DataError(f"{exc} (named by {card_file})" if card_file else str(exc)) from None
     if hit is None:
         msg = _missing_message(relpath, card_file, url)
         if get_command:

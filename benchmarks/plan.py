@@ -147,12 +147,22 @@ def _plan_suite(suite: Suite, options: RunOptions, problems: list[str], warnings
             retrievers[entry.name] = built
             for text in built.plan_problems(options):
                 problems.append(f"{_at(suite, 'retrievers', i)}: retriever row {entry.name}: {text}")
-    trainers = [name for name, r in retrievers.items() if getattr(r, "needs_training", False)]
+    trainers = [e.name for e in suite.retrievers if e.name in rows and _trains(e.use)]
     datasets = []
     for j, entry in enumerate(suite.datasets):
         if entry.key in keys and (ds := _dataset(suite, j, trainers, options, problems, warnings)) is not None:
             datasets.append(ds)
     return PlannedSuite(suite, retrievers, datasets)
+
+
+def _trains(use: str) -> bool:
+    """Whether the class behind a registry name trains, even when its row's params are bad."""
+    from retrievers import RETRIEVERS
+
+    try:
+        return bool(getattr(RETRIEVERS.get(use), "needs_training", False))
+    except (LookupError, ImportError):  # reported by _build
+        return False
 
 
 def _build(suite: Suite, i: int, entry: Any, problems: list[str]) -> Any:

@@ -44,7 +44,7 @@ def params_problems(params_cls: type[BaseModel], exc: ValidationError) -> list[t
     for e in exc.errors():
         loc = tuple(e["loc"])
         if e["type"] == "extra_forbidden":
-            hint = did_you_mean(str(loc[-1]), valid, n=1, cutoff=0.6, show=repr, known=False)
+            hint = did_you_mean(str(loc[-1]), valid, n=1, show=repr, known=False)
             out.append((loc, "unknown param" + (f"; {hint}" if hint else "")))
         else:
             got = f" (got {quote(e['input'])})" if "input" in e else ""
