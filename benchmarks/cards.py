@@ -115,7 +115,8 @@ class Options(_Strict):
         try:
             name = codecs.lookup(v).name
         except LookupError:
-            raise ValueError(f"unknown text encoding {quote(v)} (try utf-8, utf-8-sig, latin-1, cp1252)") from None
+            raise ValueError(f"unknown text encoding {quote(v)} "
+                             "(try utf-8, utf-8-sig, latin-1, cp1252)") from None
         if name.startswith(("utf-16", "utf-32")):
             # The loader splits lines on the byte b"\n", which is not a line end in these.
             raise ValueError(f"{quote(v)} is not supported; convert the file: iconv -f {v} -t utf-8")

@@ -5,7 +5,7 @@ hundred bytes can hold a YAML alias bomb or a megabyte-long name, and an error m
 stay a message (a 351 MB one was observed) and must not build the huge value to print it.
 
 Example:
-    >>> quote("x" * 500)[-12:]
+    >>> quote("x" * 500)[-11:]
     '(500 chars)'
     >>> did_you_mean("hitt", ["hit_rate", "hit", "hitrate"], canonical=lambda c: "hit_rate")
     'did you mean hit_rate?'

@@ -16,7 +16,8 @@ each naming the suite file and line where there is one:
   train split; every file present and matching its pinned sha256; the evaluated split parsed.
 
 A dataset that cannot be had on this machine (DataUnavailable) is no problem: its rows are
-recorded as not available (a missing train_split there is only a warning). ``PlanError`` (exit 2 in the CLI) means nothing was written.
+recorded as not available (a missing train_split there is only a warning). ``PlanError``
+(exit 2 in the CLI) means nothing was written.
 
 Example:
     >>> p = plan(["beir-scifact"], RunOptions(retrievers=["bm25"]))
@@ -150,7 +151,9 @@ def _plan_suite(suite: Suite, options: RunOptions, problems: list[str], warnings
     trainers = [e.name for e in suite.retrievers if e.name in rows and _trains(e.use)]
     datasets = []
     for j, entry in enumerate(suite.datasets):
-        if entry.key in keys and (ds := _dataset(suite, j, trainers, options, problems, warnings)) is not None:
+        if entry.key not in keys:
+            continue
+        if (ds := _dataset(suite, j, trainers, options, problems, warnings)) is not None:
             datasets.append(ds)
     return PlannedSuite(suite, retrievers, datasets)
 

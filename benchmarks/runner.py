@@ -3,8 +3,9 @@ evaluate, write one record per (dataset, retriever).
 
 Everything that can be checked before work starts is checked first, by
 ``benchmarks.plan.plan()`` (suite YAML, retriever names and params, dataset cards and file
-hashes, device, limits), so a bad input stops the run with a clear error and writes nothing. Once running, a retriever that fails is recorded as failed and the
-others go on; the return value says whether anything failed.
+hashes, device, limits), so a bad input stops the run with a clear error and writes nothing.
+Once running, a retriever that fails is recorded as failed and the others go on; the return
+value says whether anything failed.
 """
 from __future__ import annotations
 

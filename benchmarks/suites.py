@@ -139,7 +139,8 @@ class Suite(Strict):
         if len(set(keys)) != len(keys):
             raise ValueError("dataset entries must be unique: give repeated datasets distinct 'id's")
         if self.baseline is not None and self.baseline not in names:
-            raise ValueError(f"baseline {quote(self.baseline)} is not one of the retrievers: {', '.join(names)}")
+            raise ValueError(f"baseline {quote(self.baseline)} is not one of the retrievers: "
+                             f"{', '.join(names)}")
         max_k = max(parse_metric(m).k for m in self.metrics)
         if self.top_k is None:
             self.top_k = max_k
@@ -168,5 +169,6 @@ def load_suite(name_or_path: str | Path) -> Suite:
         path = found[0]
     suite = load_model_file(path, Suite, "suite", label=display_path(path))
     if suite.name != path.stem:
-        raise ConfigError(f"{path}: name {quote(suite.name)} must match the file name {quote(clip(path.stem))}")
+        raise ConfigError(f"{path}: name {quote(suite.name)} must match the file name "
+                          f"{quote(clip(path.stem))}")
     return suite

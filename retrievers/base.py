@@ -38,8 +38,7 @@ class ParamsError(ConfigError):
         return f"valid params: {', '.join(self.valid)}" if self.valid else "it takes no params"
 
 
-def params_problems(params_cls: type[BaseModel], exc: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
-    valid = [f.alias or n for n, f in params_cls.model_fields.items()]
+def params_problems(exc: ValidationError, valid: list[str]) -> list[tuple[tuple[Any, ...], str]]:
     out = []
     for e in exc.errors():
         loc = tuple(e["loc"])
@@ -82,7 +81,7 @@ class Retriever:
             self.params = self.Params(**dict(params or {}))
         except ValidationError as exc:
             valid = [f.alias or n for n, f in self.Params.model_fields.items()]
-            raise ParamsError(name, params_problems(self.Params, exc), valid) from None
+            raise ParamsError(name, params_problems(exc, valid), valid) from None
 
     def unavailable_reason(self) -> str | None:
         """Why this retriever cannot run here (e.g. no API key), or None. Checked before running."""

@@ -51,7 +51,8 @@ def test_a_card_path_with_an_id_runs(tiny_copy, tmp_path, capsys):
     _, card = tiny_copy
     path = write_suite(tmp_path, SUITE.replace("{name: tiny, split: test}",
                                                f"{{name: {card}, split: test, id: mine}}"))
-    assert main(["--suite", str(path), "--results-dir", str(tmp_path / "r"), "--no-leaderboard", "--quiet"]) == 0
+    rc = main(["--suite", str(path), "--results-dir", str(tmp_path / "r"), "--no-leaderboard", "--quiet"])
+    assert rc == 0
     assert (tmp_path / "r" / "s" / "mine" / "a.json").is_file()
 
 
@@ -60,8 +61,7 @@ def test_unsafe_suite_name_is_refused(tiny_copy, tmp_path, capsys):
     assert "cannot name a results file" in refused(tmp_path, capsys, path)
 
 
-TRAINS = SUITE.replace("  - {name: a, use: bm25}\n",
-                       "  - {name: a, use: bm25}\n  - {name: ad, use: bge-adapter, params: {model: minilm-l6}}\n")
+TRAINS = SUITE + "  - {name: ad, use: bge-adapter, params: {model: minilm-l6}}\n"  # a row that trains
 
 
 def test_a_row_that_trains_needs_a_train_split(tiny_copy, tmp_path, capsys):
@@ -129,9 +129,21 @@ def test_metric_cutoffs_are_bounded(tiny_copy, tmp_path, capsys):
 
 
 def test_every_bad_metric_is_reported_at_once(tiny_copy, tmp_path, capsys):
-    err = refused(tmp_path, capsys, write_suite(tmp_path, SUITE.replace("[mrr@5]", "[mmr@5, recall@5, ndgc@10]")))
+    text = SUITE.replace("[mrr@5]", "[mmr@5, recall@5, ndgc@10]")
+    err = refused(tmp_path, capsys, write_suite(tmp_path, text))
     assert "'mmr@5'" in err and "'ndgc@10'" in err and "did you mean 'mrr@5'" in err
     assert err.count("s.yaml:4") == 2
+
+
+def test_evaluate_reports_every_bad_metric_at_once(tmp_path, capsys):
+    from conftest import TINY
+
+    run = tmp_path / "run.json"
+    run.write_text("{}")
+    assert main(["evaluate", "--qrels", str(TINY / "data" / "tiny" / "qrels" / "test.tsv"), "--run", str(run),
+                 "--metrics", "mmr@10,recall@5,ndgc@5"]) == 2
+    err = capsys.readouterr().err
+    assert "2 bad metrics" in err and "'mmr@10'" in err and "'ndgc@5'" in err
 
 
 def test_bad_params_name_the_line_and_list_the_valid_params(tiny_copy, tmp_path, capsys):
@@ -160,8 +172,11 @@ def test_plan_problems_is_asked_of_every_row(tiny_copy, tmp_path, capsys, monkey
     from retrievers.bm25 import BM25Retriever
 
     seen = []
-    monkeypatch.setattr(BM25Retriever, "plan_problems",
-                        lambda self, options: seen.append(self.name) or [f"no {self.name} on {options.device}"])
+    def plan_problems(self, options):
+        seen.append(self.name)
+        return [f"no {self.name} on {options.device}"]
+
+    monkeypatch.setattr(BM25Retriever, "plan_problems", plan_problems)
     text = SUITE + "  - {name: b, use: bm25}\n"
     err = refused(tmp_path, capsys, write_suite(tmp_path, text), "--device", "cpu")
     assert seen == ["a", "b"]
