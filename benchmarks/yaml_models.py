@@ -11,6 +11,7 @@ hundred bytes expands to gigabytes wherever the value is walked, printed or copi
 from __future__ import annotations
 
 import types
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Callable, TypeVar, Union, get_args, get_origin
 
@@ -33,9 +34,13 @@ class StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
+            if not isinstance(key, Hashable):  # "? [a]: 1"; `key in seen` would raise TypeError
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a mapping key must be a plain value, got {quote(key)}", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark
+                    None, None, f"duplicate key {quote(key)} (first on line {seen[key]})", key_node.start_mark
                 )
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
@@ -158,10 +163,15 @@ def check_shape(text: str, label: str) -> None:
 def compose(text: str, label: str) -> tuple[yaml.Node | None, Any]:
     """(node tree, data) of a YAML document; syntax errors become ConfigError with line and column."""
     check_shape(text, label)
-    loader = StrictLoader(text)
+    loader = None
     try:
+        loader = StrictLoader(text)  # its reader refuses control characters right away
         node = loader.get_single_node()
         return node, (loader.construct_document(node) if node is not None else None)
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, but a position
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"YAML error in {label}:{line}: character #x{exc.character:04x} is not allowed "
+                          f"in YAML; remove it") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -171,7 +181,8 @@ def compose(text: str, label: str) -> tuple[yaml.Node | None, Any]:
     except RecursionError:  # check_shape bounds the depth; this is the last line of defence
         raise ConfigError(f"{label}: nested too deeply to read; flatten the file") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 Problem = tuple[str, tuple[Any, ...], str, Any]  # (pydantic error type, loc, message, value)

@@ -64,6 +64,14 @@ def test_a_non_utf8_suite_names_file_and_line(tiny_copy, tmp_path, capsys):
     assert "s.yaml:5: suite is not UTF-8 (byte b'\\xe9' at offset" in err
 
 
+@pytest.mark.parametrize("text, needle", [
+    (SUITE + "seed: 1\x00\n", "s.yaml:6: character #x0000 is not allowed"),  # was a ReaderError traceback
+    (SUITE + "? [a, b]\n: 1\n", "s.yaml:6:3: a mapping key must be a plain value"),  # was a TypeError
+])
+def test_unreadable_yaml_is_a_clear_error(tiny_copy, tmp_path, capsys, text, needle):
+    assert needle in refused(tmp_path, capsys, write_suite(tmp_path, text))
+
+
 @pytest.mark.parametrize("suite", ["x" * 300, "x" * 300 + ".yaml"])
 def test_a_suite_name_too_long_for_the_file_system(tiny_copy, tmp_path, capsys, suite):
     err = refused(tmp_path, capsys, suite)
