@@ -118,7 +118,9 @@ class Suite(Strict):
     main_metric: MetricName | None = None
     # ranking depth; default: the largest metric cutoff
     top_k: int | None = Field(default=None, ge=1, le=MAX_CUTOFF)
-    seed: int = 0
+    # numpy refuses negative seeds (in the bootstrap, after a row ran); training folds seeds modulo
+    # 2**32, so a larger one would silently collide with a small one.
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     baseline: str | None = None
     retrievers: list[RetrieverEntry] = Field(min_length=1)
     bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)

@@ -128,6 +128,18 @@ def test_metric_cutoffs_are_bounded(tiny_copy, tmp_path, capsys):
     assert "s.yaml:4" in err and "cutoff above the limit of 10000" in err
 
 
+@pytest.mark.parametrize("setting, needle", [
+    ("seed: -1", "greater than or equal to 0"),  # numpy refused it in the bootstrap, after bm25 ran
+    ("seed: 4294967297", "less than or equal to 4294967295"),  # trained like seed 1 (modulo 2**32)
+    ("top_k: 20000", "less than or equal to 10000"),  # memory in proportion
+    ("bootstrap: {n_resamples: 2000000}", "less than or equal to 1000000"),  # cheap on old code
+])
+def test_settings_that_fail_or_collide_mid_run_are_refused_up_front(tiny_copy, tmp_path, capsys, setting,
+                                                                     needle):
+    err = refused(tmp_path, capsys, write_suite(tmp_path, SUITE + setting + "\n"))
+    assert "s.yaml:7" in err and needle in err
+
+
 def test_every_bad_metric_is_reported_at_once(tiny_copy, tmp_path, capsys):
     text = SUITE.replace("[mrr@5]", "[mmr@5, recall@5, ndgc@10]")
     err = refused(tmp_path, capsys, write_suite(tmp_path, text))
