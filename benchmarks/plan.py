@@ -206,9 +206,10 @@ def _dataset(suite: Suite, j: int, trainers: list[str], options: RunOptions, pro
     if entry.train_split is None:
         text = (f"{_at(suite, 'datasets', j)}: dataset {entry.key}: row(s) {', '.join(trainers)} train, but "
                 f"the entry names no train_split (the card has splits {', '.join(card.splits)})")
-        # Data not on this machine: its rows are recorded as not available and never train.
-        (warnings if ds.unavailable is not None else problems).append(
-            text + ("; those rows will fail once the data is there" if ds.unavailable is not None else ""))
+        if ds.unavailable is None:
+            problems.append(text)
+        else:  # data not on this machine: its rows are recorded as not available and never train
+            warnings.append(f"{text}; those rows will fail once the data is there")
     elif _has_split(suite, j, card, "train_split", entry.train_split, problems) and ds.unavailable is None:
         _check_files(card, entry.train_split, problems)
     return ds
