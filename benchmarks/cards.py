@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import codecs
-import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -24,9 +23,10 @@ from typing import Any, Literal
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
                       model_serializer)
 
-from benchmarks.yaml_models import parse_model
 from benchmarks.datapath import REPO_ROOT
 from benchmarks.errors import ConfigError
+from benchmarks.messages import did_you_mean, listing, quote
+from benchmarks.yaml_models import is_file, parse_model, read_text
 
 Format = Literal["beir", "llamaindex-json", "csv-qa"]
 # The files each format needs per split, by role.
@@ -50,8 +50,11 @@ class FileRef(_Strict):
     @field_validator("path")
     @classmethod
     def _relative(cls, v: str) -> str:
-        if not v.strip() or Path(v).is_absolute():
+        if not v.strip() or Path(v).is_absolute() or "\0" in v:
             raise ValueError("must be a non-empty path relative to a data-path folder")
+        if ".." in Path(v).parts:
+            # "../../../../etc/passwd" was read, and its first line quoted in the error.
+            raise ValueError("must stay inside its data-path folder: '..' is not allowed")
         return v
 
     @field_validator("sha256")
@@ -112,10 +115,11 @@ class Options(_Strict):
         try:
             name = codecs.lookup(v).name
         except LookupError:
-            raise ValueError(f"unknown text encoding {v!r} (try utf-8, utf-8-sig, latin-1, cp1252)") from None
+            raise ValueError(f"unknown text encoding {quote(v)} "
+                             "(try utf-8, utf-8-sig, latin-1, cp1252)") from None
         if name.startswith(("utf-16", "utf-32")):
             # The loader splits lines on the byte b"\n", which is not a line end in these.
-            raise ValueError(f"{v!r} is not supported; convert the file: iconv -f {v} -t utf-8")
+            raise ValueError(f"{quote(v)} is not supported; convert the file: iconv -f {v} -t utf-8")
         return v
 
 
@@ -230,22 +234,16 @@ def load_card(name_or_path: str | Path) -> DatasetCard:
     text_arg = str(name_or_path)
     if isinstance(name_or_path, Path) or text_arg.endswith((".yaml", ".yml")) or os.sep in text_arg:
         file = Path(name_or_path)
-        if not file.is_file():
-            raise ConfigError(f"dataset card file {file} does not exist")
+        if not is_file(file, "dataset card file"):
+            raise ConfigError(f"dataset card file {quote(str(file))} does not exist")
     else:
         files = _card_files()
         if text_arg not in files:
-            close = difflib.get_close_matches(text_arg, sorted(files), n=3, cutoff=0.5)
-            known = ", ".join(sorted(files)) or "none"
-            hint = f"did you mean {', '.join(close)}?" if close else f"known: {known}"
-            dirs = ", ".join(str(d) for d in card_dirs())
+            hint = did_you_mean(text_arg, sorted(files))
+            dirs = listing(str(d) for d in card_dirs())
             raise ConfigError(
-                f"unknown dataset {text_arg!r}; {hint} (cards are read from {dirs}; "
+                f"unknown dataset {quote(text_arg)}; {hint} (cards are read from {dirs}; "
                 f"add folders with {ENV_VAR})"
             )
         file = files[text_arg]
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"dataset card {file} is not UTF-8 (byte offset {exc.start})") from None
-    return parse_card(text, file)
+    return parse_card(read_text(file, "dataset card"), file)

@@ -29,6 +29,17 @@ COMMANDS = ("run", "list", "leaderboard", "evaluate", "validate", "generate")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts: -3 silently dropped the last 3 queries, 0 was ignored."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text[:40]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--results-dir", type=Path, default=Path("results"),
@@ -61,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                      help="where encoders run (default: auto = cuda when available)")
     run.add_argument("--retrain", action="store_true", help="train again even if a cached artifact exists")
-    run.add_argument("--limit-queries", type=int, default=None, metavar="N",
+    run.add_argument("--limit-queries", type=positive_int, default=None, metavar="N",
                      help="evaluate only the first N queries of each dataset")
     run.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
 
@@ -95,18 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from benchmarks.plan import plan
     from benchmarks.report import write_leaderboard
     from benchmarks.runner import RunOptions, SuiteRunner
-    from benchmarks.suites import load_suite
 
     options = RunOptions(
         results_dir=args.results_dir, retrievers=args.retriever, datasets=args.dataset,
         device=args.device, progress=not args.quiet, retrain=args.retrain, limit_queries=args.limit_queries,
         argv=getattr(args, "argv", None),
     )
-    # Validate every suite before running any, so a typo in the second one costs nothing.
-    runners = [SuiteRunner(load_suite(name), options) for name in args.suite]
-    ok = all([runner.run() for runner in runners])
+    # Check every suite before running any, so a typo in the second one costs nothing.
+    checked = plan(args.suite, options)
+    for text in checked.warnings:
+        logging.getLogger("harness").warning("warning: %s", text)
+    ok = all([SuiteRunner(planned, options).run() for planned in checked.suites])
     if not args.no_leaderboard:
         write_leaderboard(args.results_dir, args.leaderboard)
         logging.getLogger("harness").info("leaderboard written to %s", args.leaderboard)
@@ -148,20 +161,24 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from benchmarks.cards import list_cards, load_card
-    from benchmarks.runner import build_retriever
-    from benchmarks.suites import list_suites, load_suite
+    from benchmarks.plan import PlanError, plan
+    from benchmarks.runner import RunOptions
+    from benchmarks.suites import list_suites
 
-    for name in list_cards():
-        load_card(name)
-    for name in list_suites():
-        suite = load_suite(name)
-        for entry in suite.retrievers:
-            build_retriever(entry)
-        for ds in suite.datasets:
-            card = load_card(ds.name)
-            for split in filter(None, (ds.split, ds.train_split)):
-                if split not in card.splits:
-                    raise HarnessError(f"suite {name}: dataset {ds.name} has no split {split!r}")
+    problems = []
+    for name in list_cards():  # cards no suite uses are checked too
+        try:
+            load_card(name)
+        except HarnessError as exc:
+            problems.append(str(exc))
+    try:
+        checked = plan(list_suites(), RunOptions(results_dir=args.results_dir))  # what 'run' checks
+        for text in checked.warnings:
+            print(f"warning: {text}", file=sys.stderr)
+    except PlanError as exc:
+        problems += exc.problems
+    if problems:
+        raise PlanError(list(dict.fromkeys(problems)))
     print(f"ok: {len(list_suites())} suites, {len(list_cards())} dataset cards")
     return EXIT_OK
 

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from benchmarks.errors import DataError, DataUnavailable
+from benchmarks.messages import clip
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_PATH = "data:../shared/data"
@@ -60,19 +61,52 @@ def search_path() -> list[Path]:
     return unique
 
 
+def _fs_error(relpath: str | Path, exc: OSError | ValueError) -> DataError:
+    # A name too long for the file system (ENAMETOOLONG), a NUL byte: say so, not a traceback.
+    why = getattr(exc, "strerror", None) or str(exc)
+    return DataError(f"data file {clip(str(relpath))}: {why}")
+
+
+def _is_file(path: Path, relpath: str | Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError) as exc:
+        raise _fs_error(relpath, exc) from None
+
+
+def _inside(folder: Path, candidate: Path, relpath: str | Path) -> None:
+    """Refuse a path that leaves its data folder through '..' or a symlink, before it is opened:
+    a card naming ../../../../etc/passwd had that file read and its first line quoted."""
+    try:
+        real, root = candidate.resolve(), folder.resolve()
+    except (OSError, ValueError) as exc:
+        raise _fs_error(relpath, exc) from None
+    if not real.is_relative_to(root):
+        raise DataError(
+            f"data file {clip(str(relpath))} resolves to {clip(str(real))}, outside its data folder "
+            f"{root}; refused. Copy the file into the data folder or add its folder to {ENV_VAR}."
+        )
+
+
 def find(relpath: str | Path) -> Path | None:
-    """The first existing ``folder / relpath`` on the search path, or None."""
+    """The first existing ``folder / relpath`` on the search path, or None.
+
+    A relative path must stay inside the folder it is found in (after resolving '..' and
+    symlinks), else DataError; an absolute one (never from a card) is taken as is.
+    """
     rel = Path(relpath)
     if rel.is_absolute():
-        return rel if rel.is_file() else None
+        return rel if _is_file(rel, relpath) else None
     for folder in search_path():
         candidate = folder / rel
-        if candidate.is_file():
+        _inside(folder, candidate, relpath)
+        if _is_file(candidate, relpath):
             return candidate
     return None
 
 
 def _missing_message(relpath: str | Path, card_file: Path | str | None, url: str | None) -> str:
+    relpath = clip(str(relpath))
     searched = "\n".join(f"  - {folder / relpath}" for folder in search_path())
     where = f" (named by {card_file})" if card_file else ""
     first = search_path()[0] if search_path() else Path("data")
@@ -126,7 +160,10 @@ def check_file(
     message is that command (``{data_dir}`` replaced by the first search-path folder), so the
     runner records "not run" instead of failing the suite.
     """
-    hit = find(relpath)
+    try:
+        hit = find(relpath)
+    except DataError as exc:  # refused (outside its folder) or unusable (name too long)
+        raise DataError(f"{exc} (named by {card_file})" if card_file else str(exc)) from None
     if hit is None:
         msg = _missing_message(relpath, card_file, url)
         if get_command:

@@ -36,7 +36,6 @@ Example:
 """
 from __future__ import annotations
 
-import difflib
 import heapq
 import math
 import re
@@ -46,6 +45,7 @@ from operator import eq, itemgetter
 from typing import Iterable, Sequence
 
 from .errors import ConfigError, DataError
+from .messages import did_you_mean, problem_list, quote
 from .types import Qrels, Run
 
 CANONICAL = ("hit_rate", "recall", "precision", "mrr", "ndcg", "map")
@@ -55,6 +55,9 @@ ALIASES = {
 }
 # "@" is ours; "_" and "." are how trec_eval and pytrec_eval write cutoffs (ndcg_cut_10, P.5).
 _SYNTAX = re.compile(r"^(?P<name>[a-z][a-z_]*?)(?:@|_|\.)(?P<k>[0-9]+)$")
+# Evaluation keeps a discount table and a heap of this depth per query: ndcg@1000000000 ran out
+# of memory. No benchmark reads that deep; trec_eval's own cutoffs stop at 1000.
+MAX_CUTOFF = 10_000
 
 
 @dataclass(frozen=True, order=True)
@@ -68,7 +71,10 @@ class Metric:
         if self.name not in CANONICAL:
             raise ConfigError(f"unknown metric name {self.name!r}; known: {', '.join(CANONICAL)}")
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
-            raise ConfigError(f"metric {self.name}: cutoff must be an integer >= 1, got {self.k!r}")
+            raise ConfigError(f"metric {self.name}: cutoff must be an integer >= 1, got {quote(self.k)}")
+        if self.k > MAX_CUTOFF:
+            raise ConfigError(f"metric {self.name}@{self.k}: cutoff above the limit of {MAX_CUTOFF}; "
+                              f"use a cutoff from 1 to {MAX_CUTOFF}")
 
     def __str__(self) -> str:
         return f"{self.name}@{self.k}"
@@ -84,38 +90,49 @@ def parse_metric(text: str) -> Metric:
         ('hit_rate@5', 'ndcg@10')
     """
     if not isinstance(text, str):
-        raise ConfigError(f"a metric must be a string like 'ndcg@10', got {text!r}")
+        raise ConfigError(f"a metric must be a string like 'ndcg@10', got {quote(text)}")
     cleaned = text.strip().lower()
-    match = _SYNTAX.match(cleaned)
+    match = _SYNTAX.match(cleaned) if len(cleaned) <= 64 else None  # int() refuses > 4300 digits
     if match is None:
         bare, at, cutoff = cleaned.partition("@")
         if _canonical(bare) is not None:
             if at:
-                raise ConfigError(f"metric {text!r}: the cutoff {cutoff!r} is not a positive integer")
-            raise ConfigError(f"metric {text!r} needs a cutoff, e.g. '{_canonical(bare)}@10'")
-        raise ConfigError(f"cannot parse metric {text!r}{_suggest(bare)}; write it as name@k")
+                raise ConfigError(f"metric {quote(text)}: the cutoff {quote(cutoff)} is not a positive "
+                                  f"integer (1 to {MAX_CUTOFF})")
+            raise ConfigError(f"metric {quote(text)} needs a cutoff, e.g. '{_canonical(bare)}@10'")
+        raise ConfigError(f"cannot parse metric {quote(text)}{_suggest(bare)}; write it as name@k")
     name = _canonical(match["name"])
     if name is None:
-        raise ConfigError(f"unknown metric {text!r}{_suggest(match['name'], match['k'])}")
+        raise ConfigError(f"unknown metric {quote(text)}{_suggest(match['name'], match['k'])}")
     k = int(match["k"])
     if k < 1:
-        raise ConfigError(f"metric {text!r}: the cutoff must be >= 1")
+        raise ConfigError(f"metric {quote(text)}: the cutoff must be >= 1")
     return Metric(name, k)
 
 
 def parse_metrics(texts: Iterable[str | Metric] | str) -> list[Metric]:
     """Parse a list of metric strings, or one comma-separated string; duplicates keep first place.
 
-    Already-parsed :class:`Metric` objects pass through, so callers can mix both.
+    Already-parsed :class:`Metric` objects pass through, so callers can mix both. Every bad
+    name is reported in one ConfigError, not only the first.
     """
     items: Iterable[str | Metric] = texts.split(",") if isinstance(texts, str) else texts
     out: list[Metric] = []
+    problems: list[str] = []
     for item in items:
         if isinstance(item, str) and not item.strip():
             continue  # tolerate "a,,b" and trailing commas from hand-written lists
-        metric = item if isinstance(item, Metric) else parse_metric(item)
+        try:
+            metric = item if isinstance(item, Metric) else parse_metric(item)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
         if metric not in out:
             out.append(metric)
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        raise ConfigError(f"{len(problems)} bad metrics:{problem_list(problems)}")
     return out
 
 
@@ -124,10 +141,9 @@ def _canonical(name: str) -> str | None:
 
 
 def _suggest(name: str, k: str = "10") -> str:
-    close = difflib.get_close_matches(name, [*CANONICAL, *ALIASES], n=3, cutoff=0.5)
-    if not close:
-        return f" (known: {', '.join(CANONICAL)})"
-    return " (did you mean " + " or ".join(f"'{_canonical(c)}@{k}'" for c in close) + "?)"
+    hint = did_you_mean(name, [*CANONICAL, *ALIASES], canonical=lambda c: _canonical(c) or c,
+                        show=lambda c: f"'{c}@{k}'")
+    return f" ({hint})"
 
 
 # ---- kernels: one query, ranks of relevant documents already known --------------------------

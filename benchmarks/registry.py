@@ -14,10 +14,11 @@ Three ways to get a name into a registry, all checked for clashes:
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 from importlib import metadata
 from typing import Callable, Generic, TypeVar
+
+from benchmarks.messages import did_you_mean, quote
 
 T = TypeVar("T")
 
@@ -85,9 +86,7 @@ class Registry(Generic[T]):
         if name in self._objects:
             return self._objects[name]
         if name not in self._lazy:
-            close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(self.names())}"
-            raise UnknownName(f"unknown {self.kind} {name!r}{hint}")
+            raise UnknownName(f"unknown {self.kind} {quote(name)}; {did_you_mean(name, self.names())}")
         module_name, _, attr = self._lazy[name].partition(":")
         obj = getattr(importlib.import_module(module_name), attr)
         self._objects[name] = obj

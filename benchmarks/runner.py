@@ -1,10 +1,11 @@
 """Runs a suite: load datasets, build retrievers, train what needs training, retrieve,
 evaluate, write one record per (dataset, retriever).
 
-Everything that can be checked before work starts is checked first (suite YAML, retriever
-names and params, dataset cards and file hashes), so a bad input stops the run with a clear
-error and writes nothing. Once running, a retriever that fails is recorded as failed and the
-others go on; the return value says whether anything failed.
+Everything that can be checked before work starts is checked first, by
+``benchmarks.plan.plan()`` (suite YAML, retriever names and params, dataset cards and file
+hashes, device, limits), so a bad input stops the run with a clear error and writes nothing.
+Once running, a retriever that fails is recorded as failed and the others go on; the return
+value says whether anything failed.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from benchmarks.records import integer_counts, record_path, write_attempt, write
 from benchmarks.stats import bootstrap_ci
 from benchmarks.suites import DatasetEntry, RetrieverEntry, Suite
 from benchmarks.types import Run, Split
+
+if TYPE_CHECKING:
+    from benchmarks.plan import PlannedSuite
 
 log = logging.getLogger("harness")
 row_log = logging.getLogger("harness.rows")  # one line per row; --quiet keeps it, -qq silences it
@@ -54,16 +58,6 @@ class LoadedDataset:
     unavailable: str | None = None
 
 
-def _select(items: list[Any], wanted: list[str], what: str, key: Any) -> list[Any]:
-    if not wanted:
-        return items
-    known = [key(i) for i in items]
-    unknown = [w for w in wanted if w not in known]
-    if unknown:
-        raise ConfigError(f"--{what} {', '.join(unknown)}: not in this suite (it has {', '.join(known)})")
-    return [i for i in items if key(i) in wanted]
-
-
 def build_retriever(entry: RetrieverEntry) -> Any:
     from benchmarks.registry import UnknownName
     from retrievers import RETRIEVERS
@@ -77,6 +71,8 @@ def build_retriever(entry: RetrieverEntry) -> Any:
 
 def limit(split: Split, n: int | None) -> Split:
     """The first n queries in file order (DALM's --limit), with their qrels."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ConfigError(f"limit_queries must be an integer >= 1, got {n!r}")  # -3 dropped 3 queries
     if n is None or n >= len(split.queries):
         return split
     qids = list(split.queries)[:n]
@@ -89,11 +85,11 @@ def limit(split: Split, n: int | None) -> Split:
     )
 
 
-def load_dataset(entry: DatasetEntry, limit_queries: int | None) -> LoadedDataset:
+def load_dataset(entry: DatasetEntry, limit_queries: int | None, card: Any = None) -> LoadedDataset:
     from benchmarks.cards import load_card
     from benchmarks.loaders import load_split
 
-    card = load_card(entry.name)
+    card = card if card is not None else load_card(entry.name)
     try:
         split = load_split(card, entry.split)
     except DataUnavailable as exc:
@@ -131,13 +127,19 @@ def suite_settings(s: Suite) -> dict[str, Any]:
 
 
 class SuiteRunner:
-    def __init__(self, suite: Suite, options: RunOptions) -> None:
-        self.suite = suite
+    """Runs one suite of a checked plan (``benchmarks.plan``); given a bare Suite, plans it
+    first, so every problem is found before any record is written."""
+
+    def __init__(self, suite: Suite | PlannedSuite, options: RunOptions) -> None:
+        from benchmarks.plan import PlannedSuite, plan
+
+        planned = suite if isinstance(suite, PlannedSuite) else plan([suite], options).suites[0]
+        self.planned = planned
+        self.suite = suite = planned.suite
         self.options = options
-        self.entries = _select(suite.retrievers, options.retrievers, "retriever", lambda r: r.name)
-        self.dataset_entries = _select(suite.datasets, options.datasets, "dataset", lambda d: d.key)
-        # Building every retriever up front validates names and params before any work.
-        self.retrievers = {e.name: build_retriever(e) for e in self.entries}
+        self.entries = planned.entries
+        self.dataset_entries = [ds.entry for ds in planned.datasets]
+        self.retrievers = planned.retrievers
         self.ctx_template = dict(
             device=options.device, seed=suite.seed, progress=options.progress, retrain=options.retrain,
             search=SearchSettings(ann=suite.ann.model_dump() if suite.ann else None),
@@ -148,9 +150,8 @@ class SuiteRunner:
 
     def run(self) -> bool:
         """Returns True when every selected retriever either ran or was legitimately skipped."""
-        datasets = [load_dataset(e, self.options.limit_queries) for e in self.dataset_entries]
         ok = True
-        for ds in datasets:
+        for ds in self.planned.datasets:  # loaded and checked by plan()
             for entry in self.entries:
                 ok &= self.run_one(ds, entry)
         return ok

@@ -3,12 +3,15 @@
 
 PyYAML forgets where values came from and silently keeps the last of two equal keys; this
 module keeps the composed node tree so a pydantic error location can be mapped back to a line,
-and refuses duplicate keys.
+and refuses duplicate keys. Hostile shapes are refused before any value is built, naming the
+line: nesting deeper than MAX_DEPTH (PyYAML's composer recurses, so it would hit Python's
+recursion limit) and aliases that expand past MAX_NODES nodes (a "billion laughs" of a few
+hundred bytes expands to gigabytes wherever the value is walked, printed or copied).
 """
 from __future__ import annotations
 
-import difflib
 import types
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Callable, TypeVar, Union, get_args, get_origin
 
@@ -16,8 +19,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from benchmarks.errors import ConfigError
+from benchmarks.messages import clip, did_you_mean, problem_list, quote
 
 M = TypeVar("M", bound=BaseModel)
+MAX_DEPTH = 64  # nested mappings/sequences; shipped files use 4
+MAX_NODES = 100_000  # nodes after alias expansion; shipped files have a few hundred
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -28,9 +34,13 @@ class StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
+            if not isinstance(key, Hashable):  # "? [a]: 1"; `key in seen` would raise TypeError
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a mapping key must be a plain value, got {quote(key)}", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark
+                    None, None, f"duplicate key {quote(key)} (first on line {seen[key]})", key_node.start_mark
                 )
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
@@ -93,35 +103,86 @@ def describe(root: type[BaseModel], kind: str, loc: tuple[Any, ...], msg: str, l
         key = str(loc[-1])
         model = model_at(root, loc[:-1])
         allowed = [f.alias or n for n, f in model.model_fields.items()] if model else []
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        close = did_you_mean(key, allowed, n=1, cutoff=0.6, show=repr, known=False)
         if msg:
-            hint = f"; {msg}"
+            hint = f"; {clip(msg)}"
         elif close:
-            hint = f"; did you mean {close[0]!r}?"
+            hint = f"; {close}"
         else:
             hint = f"; allowed here: {', '.join(allowed)}" if allowed else "; remove it"
-        return f"unknown key {key!r} in {label}{at} at {parent}{hint}"
+        return f"unknown key {quote(key)} in {label}{at} at {clip(parent)}{hint}"
     if kind == "missing":
-        return f"missing key {loc[-1]!r} in {label}{at} at {parent}"
+        return f"missing key {quote(loc[-1])} in {label}{at} at {clip(parent)}"
     dotted = ".".join(str(p) for p in loc) or "top level"
-    got = f" (got {value!r})" if value is not ... else ""  # ... = no offending value to show
-    return f"invalid value at {dotted} in {label}{at}: {msg}{got}"
+    got = f" (got {quote(value)})" if value is not ... else ""  # ... = no offending value to show
+    return f"invalid value at {clip(dotted)} in {label}{at}: {clip(msg, 1000)}{got}"
+
+
+def check_shape(text: str, label: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and alias expansion past MAX_NODES, from the event
+    stream (which PyYAML produces without recursion and without building any value)."""
+    open_: list[list[Any]] = []  # [expanded size so far, anchor] per open collection
+    sizes: dict[str, int] = {}  # anchor -> expanded size of its node
+    total = 0
+
+    def fail(event: yaml.Event, what: str) -> None:
+        raise ConfigError(f"{label}:{event.start_mark.line + 1}: {what}")
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            size = 0
+            if isinstance(event, yaml.CollectionStartEvent):
+                total += 1
+                open_.append([1, event.anchor])
+                if len(open_) > MAX_DEPTH:
+                    fail(event, f"nested more than {MAX_DEPTH} levels deep; flatten the file")
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                size, anchor = open_.pop()
+                if anchor is not None:
+                    sizes[anchor] = size
+            elif isinstance(event, yaml.ScalarEvent):
+                size = 1
+                total += 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.AliasEvent):
+                if any(anchor == event.anchor for _, anchor in open_):
+                    fail(event, f"alias *{clip(str(event.anchor), 40)} refers to a node that contains it")
+                size = sizes.get(event.anchor, 1)
+                total += size
+            if total > MAX_NODES:
+                fail(event, f"aliases expand this file past {MAX_NODES:,} values; write the values out "
+                            f"or use fewer nested aliases")
+            if open_:
+                open_[-1][0] += size
+    except yaml.YAMLError:
+        return  # a syntax error: compose() reports it with its line and column
 
 
 def compose(text: str, label: str) -> tuple[yaml.Node | None, Any]:
     """(node tree, data) of a YAML document; syntax errors become ConfigError with line and column."""
-    loader = StrictLoader(text)
+    check_shape(text, label)
+    loader = None
     try:
+        loader = StrictLoader(text)  # its reader refuses control characters right away
         node = loader.get_single_node()
         return node, (loader.construct_document(node) if node is not None else None)
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, but a position
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"YAML error in {label}:{line}: character #x{exc.character:04x} is not allowed "
+                          f"in YAML; remove it") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise ConfigError(f"YAML error in {label}{line}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML error in {label}: {exc}") from None
+        raise ConfigError(f"YAML error in {label}: {clip(str(exc), 1000)}") from None
+    except RecursionError:  # check_shape bounds the depth; this is the last line of defence
+        raise ConfigError(f"{label}: nested too deeply to read; flatten the file") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 Problem = tuple[str, tuple[Any, ...], str, Any]  # (pydantic error type, loc, message, value)
@@ -145,13 +206,43 @@ def parse_model(text: str, label: str, model: type[M], what: str,
     if problems:
         lines = [describe(model, kind, loc, msg, label, error_line(node, kind, loc), value)
                  for kind, loc, msg, value in problems]
-        raise ConfigError(f"{len(lines)} problem(s) in {what} {label}:\n  " + "\n  ".join(lines))
+        raise ConfigError(f"{len(lines)} problem(s) in {what} {label}:{problem_list(lines)}")
+    if "_yaml_node" in model.__private_attributes__:
+        # Models that report later problems by line (a suite's retriever params) keep the tree.
+        parsed._yaml_node, parsed._yaml_label = node, label  # type: ignore[attr-defined]
     return parsed
 
 
-def load_model_file(path: Path, model: type[M], what: str) -> M:
+def where(model: BaseModel, loc: tuple[Any, ...]) -> str:
+    """``FILE:LINE`` of ``loc`` in the file a model was parsed from (``FILE`` when unknown)."""
+    label = getattr(model, "_yaml_label", None) or f"<{type(model).__name__.lower()}>"
+    line = line_of(getattr(model, "_yaml_node", None), loc)
+    return f"{label}:{line}" if line else label
+
+
+def is_file(path: Path, what: str) -> bool:
+    """``path.is_file()``, but a name the file system refuses (too long) is a ConfigError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.is_file()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
-    return parse_model(text, str(path), model, what)
+        raise ConfigError(f"{what} {clip(str(path))}: {exc.strerror}") from None
+
+
+def read_text(path: Path, what: str) -> str:
+    """A YAML file's text; unreadable or non-UTF-8 files become ConfigError naming file and line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{clip(str(path))}: cannot read {what}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: {what} is not UTF-8 (byte {data[exc.start:exc.start + 1]!r} at offset "
+            f"{exc.start}); re-save it as UTF-8, e.g. iconv -f latin-1 -t utf-8"
+        ) from None
+
+
+def load_model_file(path: Path, model: type[M], what: str, label: str | None = None) -> M:
+    return parse_model(read_text(path, what), label or str(path), model, what)

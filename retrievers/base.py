@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchmarks.context import RunContext
 from benchmarks.errors import ConfigError
+from benchmarks.messages import clip, did_you_mean, quote
 from benchmarks.types import Doc, Run, Split
 
 
@@ -22,6 +23,32 @@ class Params(BaseModel):
     """Base for retriever parameters: unknown keys are an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class ParamsError(ConfigError):
+    """Bad retriever params; ``problems`` holds (param path, message) so the planner can name
+    each one's line in the suite file, ``valid`` the params the class takes."""
+
+    def __init__(self, name: str, problems: list[tuple[tuple[Any, ...], str]], valid: list[str]) -> None:
+        self.name, self.problems, self.valid = name, problems, valid
+        listed = "; ".join(f"{'.'.join(map(str, loc)) or '(params)'}: {msg}" for loc, msg in problems)
+        super().__init__(f"retriever {quote(name)}: bad params: {listed} ({self.valid_text()})")
+
+    def valid_text(self) -> str:
+        return f"valid params: {', '.join(self.valid)}" if self.valid else "it takes no params"
+
+
+def params_problems(exc: ValidationError, valid: list[str]) -> list[tuple[tuple[Any, ...], str]]:
+    out = []
+    for e in exc.errors():
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden":
+            hint = did_you_mean(str(loc[-1]), valid, n=1, show=repr, known=False)
+            out.append((loc, "unknown param" + (f"; {hint}" if hint else "")))
+        else:
+            got = f" (got {quote(e['input'])})" if "input" in e else ""
+            out.append((loc, f"{clip(e['msg'])}{got}"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -53,14 +80,17 @@ class Retriever:
         try:
             self.params = self.Params(**dict(params or {}))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(params)'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"retriever {name!r}: bad params: {problems}") from None
+            valid = [f.alias or n for n, f in self.Params.model_fields.items()]
+            raise ParamsError(name, params_problems(exc, valid), valid) from None
 
     def unavailable_reason(self) -> str | None:
         """Why this retriever cannot run here (e.g. no API key), or None. Checked before running."""
         return None
+
+    def plan_problems(self, options: Any) -> list[str]:
+        """Problems with running this row under ``options`` (a RunOptions), found before any
+        row runs; each one stops the whole run with exit 2. E.g. settings a suite may not make."""
+        return []
 
     def card(self) -> RetrieverCard:
         return RetrieverCard(
