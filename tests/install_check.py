@@ -109,7 +109,10 @@ def check(work: Path, root: Path = ROOT) -> str:
         listed = _section(listing, heading)
         missing = sorted(set(names) - listed)
         assert not missing, f"installed `retrieval-harness list` lacks {heading} {missing}:\n{listing}"
-    validated = _must(_run([script, "validate"], cwd=elsewhere, env=env), "retrieval-harness validate")
+    # validate checks each suite's data as a run would, so it is told where the data is, as a user
+    # of an installed copy does (there is no setup.cfg beside it to name ../shared/data).
+    data_env = {**env, "HARNESS_DATA_PATH": str((root.parent / "shared" / "data").resolve())}
+    validated = _must(_run([script, "validate"], cwd=elsewhere, env=data_env), "retrieval-harness validate")
     expected = f"ok: {len(shipped['Suites:'])} suites, {len(shipped['Datasets:'])} dataset cards"
     assert expected in validated, f"expected {expected!r}, got {validated!r}"
     return listing + validated

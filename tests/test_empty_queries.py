@@ -66,7 +66,7 @@ def test_bm25_row_with_empty_queries_is_ok_and_counts_them(tmp_path, monkeypatch
     record = json.loads((results / "noq" / "noq" / "bm25.json").read_text())
     assert record["status"] == "ok", record.get("reason")
     assert record["counts"]["queries_evaluated"] == 5 and record["counts"]["missing_in_run"] == 0
-    per_query = json.loads((results / "noq" / "noq" / "bm25.per_query.json").read_text())["mrr@2"]
+    per_query = json.loads((results / "noq" / "noq" / record["per_query"]["path"]).read_text())["mrr@2"]
     assert {q: per_query[q] for q in NO_TOKENS} == {"empty": 0.0, "punct": 0.0, "stop": 0.0}
     # q1: d1 at rank 1; q2 "cherry": d2 and d3 tie, d3 first (doc id descending) -> d2 at rank 2
     assert per_query["q1"] == 1.0 and per_query["q2"] == 0.5
