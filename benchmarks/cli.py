@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit-queries", type=int, default=None, metavar="N",
                      help="evaluate only the first N queries of each dataset")
     run.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
+    run.add_argument("--allow-endpoint", action="append", default=[], metavar="HOST",
+                     help="let a suite's base_url name this API host (your $OPENAI_API_KEY is sent "
+                     "there); repeatable")
 
     sub.add_parser("list", parents=[common], help="list suites, datasets and retrievers (imports no torch)")
     sub.add_parser("leaderboard", parents=[common], help="regenerate the leaderboard from the results dir alone")
@@ -89,6 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(
         results_dir=args.results_dir, retrievers=args.retriever, datasets=args.dataset,
         device=args.device, progress=not args.quiet, retrain=args.retrain, limit_queries=args.limit_queries,
+        allow_endpoints=args.allow_endpoint,
     )
     # Validate every suite before running any, so a typo in the second one costs nothing.
     runners = [SuiteRunner(load_suite(name), options) for name in args.suite]
@@ -179,6 +183,9 @@ def configure_output(quiet: bool) -> None:
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    from benchmarks.openai_client import install_log_redaction
+
+    install_log_redaction()  # no log line carries an API key, whoever logs it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from benchmarks.openai_client import redact
+
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: records already written are complete; re-run to resume from the cache",

@@ -40,6 +40,7 @@ class RunOptions:
     progress: bool = True
     retrain: bool = False
     limit_queries: int | None = None
+    allow_endpoints: list[str] = field(default_factory=list)  # hosts a suite's base_url may name
 
 
 @dataclass
@@ -113,6 +114,10 @@ class SuiteRunner:
         self.dataset_entries = _select(suite.datasets, options.datasets, "dataset", lambda d: d.key)
         # Building every retriever up front validates names and params before any work.
         self.retrievers = {e.name: build_retriever(e) for e in self.entries}
+        # Until plan() (which makes this call for every row) lands: refuse forbidden settings now.
+        problems = [p for r in self.retrievers.values() for p in r.plan_problems(options)]
+        if problems:
+            raise ConfigError(f"suite {suite.name}: " + "; ".join(problems))
         self.ctx_template = dict(
             device=options.device, seed=suite.seed, progress=options.progress, retrain=options.retrain,
             search=SearchSettings(ann=suite.ann.model_dump() if suite.ann else None),

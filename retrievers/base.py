@@ -62,6 +62,10 @@ class Retriever:
         """Why this retriever cannot run here (e.g. no API key), or None. Checked before running."""
         return None
 
+    def plan_problems(self, options: Any) -> list[str]:
+        """Settings this row may not use with these run options; reported before any work."""
+        return []
+
     def card(self) -> RetrieverCard:
         return RetrieverCard(
             name=self.name, kind=self.kind, impl_version=self.impl_version,
