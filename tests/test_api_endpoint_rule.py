@@ -19,7 +19,6 @@ from secret_scan import SECRET  # noqa: E402
 pytest.importorskip("openai")
 
 from benchmarks.cli import main  # noqa: E402
-from benchmarks.openai_client import host_allowed, suite_endpoint_problems  # noqa: E402
 
 OTHER = "probe-OTHER-secret-9876543210"
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "token_counter": "estimate"}
@@ -61,10 +60,11 @@ def written(tmp_path: Path) -> list[Path]:
 
 def test_the_observed_probe_is_refused_before_anything_runs(env, server, tmp_path, capsys):
     suite = suite_file(tmp_path, {"base_url": server.base_url, "api_key_env": "PROBE_OTHER_SECRET"})
-    assert run(tmp_path, suite) == 2
+    code = run(tmp_path, suite)
+    assert [e["auth"] for e in server.stats.log] == []  # 3ca4cbb sent "Bearer " + $PROBE_OTHER_SECRET
+    assert code == 2 and written(tmp_path) == []  # bm25 did not run either
     err = capsys.readouterr().err
     assert "api_key_env cannot be set in a suite" in err and "--allow-endpoint 127.0.0.1" in err
-    assert server.stats.requests == 0 and written(tmp_path) == []  # bm25 did not run either
 
 
 def test_a_key_variable_is_refused_even_for_an_allowed_host(env, server, tmp_path, capsys):
@@ -105,6 +105,8 @@ def test_the_key_variable_is_never_read_from_params(env, server):
 
 
 def test_host_matching_hand_worked():
+    from benchmarks.openai_client import host_allowed, suite_endpoint_problems
+
     assert host_allowed("http://127.0.0.1:8000/v1", ["127.0.0.1"])
     assert host_allowed("http://127.0.0.1:8000/v1", ["127.0.0.1:8000"])
     assert not host_allowed("http://127.0.0.1:8000/v1", ["127.0.0.1:9000"])

@@ -42,7 +42,7 @@ def silent():
 
 def test_default_bound_is_five_minutes_per_request():
     from benchmarks.generate.backends import BackendOptions
-    from benchmarks.openai_client import RetryPolicy
+    from retrievers.openai_retry import RetryPolicy
 
     for policy in (RetryPolicy(), OpenAIEmbeddingRetriever("ada", {}).policy()):
         assert policy.max_wait_s == 300 and policy.timeout_s <= policy.max_wait_s

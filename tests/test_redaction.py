@@ -24,14 +24,14 @@ from test_generate import _pdf  # noqa: E402
 
 pytest.importorskip("openai")
 
-from benchmarks.openai_client import read_key, redact  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[1]
 ECHO = "overloaded; your header was {auth}"
 WORDS = " ".join(f"w{i}" for i in range(12))
 
 
 def test_redact_every_form_hand_worked(monkeypatch):
+    from benchmarks.openai_client import read_key, redact
+
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     read_key()
     for name, form in forms().items():
@@ -70,18 +70,18 @@ def test_generate_openai_redacts_errors_replies_caches_and_cards(tmp_path):
         server.script(Fault("500", message=ECHO), Fault("500", message=ECHO))
         proc = _generate(tmp_path, _env(tmp_path, OPENAI_BASE_URL=server.base_url), "--answers")
         assert server.stats.log[0]["auth"] == f"Bearer {SECRET}"  # the server did have the key to echo
+    _assert_clean(proc, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "HTTP 500" in proc.stderr and "<redacted>" in proc.stderr  # the warning is there, blanked
     assert (tmp_path / "data" / "probe" / "doc.json").is_file() and (tmp_path / "cards" / "probe.yaml").is_file()
-    _assert_clean(proc, tmp_path)
 
 
 def test_generate_openai_refusal_is_redacted(tmp_path):
     with EmbeddingServer() as server:
         server.script(Fault("401", message="Incorrect API key provided: {auth}"))
         proc = _generate(tmp_path, _env(tmp_path, OPENAI_BASE_URL=server.base_url))
-    assert proc.returncode == 2 and "refused" in proc.stderr and "HTTP 401" in proc.stderr
     _assert_clean(proc, tmp_path)
+    assert proc.returncode == 2 and "refused" in proc.stderr and "HTTP 401" in proc.stderr
 
 
 def test_generate_key_in_url_userinfo_is_redacted(tmp_path):
@@ -89,10 +89,10 @@ def test_generate_key_in_url_userinfo_is_redacted(tmp_path):
         url = server.base_url.replace("http://", f"http://user:{SECRET}@")
         proc = _generate(tmp_path, _env(tmp_path, OPENAI_BASE_URL=url, OPENAI_API_KEY="unrelated"))
         assert server.stats.log[0]["auth"].startswith("Basic ")  # httpx sends the userinfo
+    _assert_clean(proc, tmp_path)
     assert proc.returncode == 0, proc.stderr
     record = json.loads((tmp_path / "data" / "probe" / "generation.json").read_text())
     assert record["generator"]["identity"]["base_url"] == server.base_url  # no credentials
-    _assert_clean(proc, tmp_path)
 
 
 def test_ada_in_a_run_redacts_records_logs_and_caches(tmp_path, tiny_env):
@@ -112,10 +112,11 @@ def test_ada_in_a_run_redacts_records_logs_and_caches(tmp_path, tiny_env):
              "--results-dir", str(tmp_path / "results"), "--leaderboard", str(tmp_path / "lb.md")],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
         assert server.stats.requests == 2 and server.stats.log[0]["auth"].startswith("Basic ")
-    assert proc.returncode == 1  # the ada row failed, bm25 ran
-    record = json.loads((tmp_path / "results" / "probe" / "tiny" / "ada.json").read_text())
-    assert record["status"] == "failed" and "HTTP 500" in record["reason"]
     _assert_clean(proc, tmp_path)
+    assert proc.returncode == 1  # the ada row failed, bm25 ran
+    parsed = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("*.json")]
+    ada = [(r["status"], "HTTP 500" in r["reason"]) for r in parsed if isinstance(r, dict) and r.get("row") == "ada"]
+    assert ada == [("failed", True)]
 
 
 def test_e2e_answer_path_redacts_warnings_and_cache(tmp_path, monkeypatch, caplog):
@@ -134,7 +135,7 @@ def test_e2e_answer_path_redacts_warnings_and_cache(tmp_path, monkeypatch, caplo
         with caplog.at_level(logging.DEBUG):
             answers, stats, _ = generate_answers([("q1", "what?", "p one"), ("q2", "who?", "p two")], backend,
                                                  load_prompt("answers", None), Sampling(8), progress=False)
-    assert stats.failed == 1 and list(answers) == ["q2"]
-    assert "HTTP 500" in caplog.text
     assert leaks(caplog.text) == [] and leaks(json.dumps(answers)) == []
     assert leaks_in_tree(tmp_path) == {}
+    assert stats.failed == 1 and list(answers) == ["q2"]
+    assert "HTTP 500" in caplog.text
