@@ -84,10 +84,14 @@ def test_generate_openai_refusal_is_redacted(tmp_path):
     assert proc.returncode == 2 and "refused" in proc.stderr and "HTTP 401" in proc.stderr
 
 
-def test_generate_key_in_url_userinfo_is_redacted(tmp_path):
+@pytest.mark.parametrize("given_by", ["env", "flag"])
+def test_generate_key_in_url_userinfo_is_redacted(tmp_path, given_by):
     with EmbeddingServer(chat_reply="1. {auth}?\n2. Why?") as server:
         url = server.base_url.replace("http://", f"http://user:{SECRET}@")
-        proc = _generate(tmp_path, _env(tmp_path, OPENAI_BASE_URL=url, OPENAI_API_KEY="unrelated"))
+        if given_by == "env":
+            proc = _generate(tmp_path, _env(tmp_path, OPENAI_BASE_URL=url, OPENAI_API_KEY="unrelated"))
+        else:  # the card's get_command and the record's command quote the flags
+            proc = _generate(tmp_path, _env(tmp_path, OPENAI_API_KEY="unrelated"), "--base-url", url)
         assert server.stats.log[0]["auth"].startswith("Basic ")  # httpx sends the userinfo
     _assert_clean(proc, tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmarks.errors import HarnessError
 from benchmarks.generate.backends import BACKENDS, SMOLLM2
+from benchmarks.openai_client import redact
 
 
 def add_generate_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -109,7 +110,8 @@ def command_line(args: argparse.Namespace, data_dir: str, card_dir: Path) -> str
         elif value is not True:
             parts.append(str(value))
     parts += ["--data-dir", data_dir, "--card-dir", str(card_dir), "--overwrite"]
-    return " ".join(p if p == "{data_dir}" else shlex.quote(p) for p in parts)
+    # Cards and records quote this line: a --base-url with credentials must not carry them there.
+    return redact(" ".join(p if p == "{data_dir}" else shlex.quote(p) for p in parts))
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
