@@ -178,7 +178,10 @@ class RedactingFilter(logging.Filter):
     """A handler filter: no log line (or logged traceback) carries a key."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: let the handler report it as logging does
+            return True
         clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, ()
