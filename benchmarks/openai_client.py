@@ -98,15 +98,15 @@ def host_allowed(url: str, allowed: Iterable[str]) -> bool:
 
 
 def suite_endpoint_problems(suite_base_url: str | None, key_env: str | None,
-                            allowed: Iterable[str], where: str) -> list[str]:
+                            allowed: Iterable[str]) -> list[str]:
     """What a suite may not choose: a key variable, or an endpoint the CLI did not allow."""
     problems = []
     if key_env is not None and key_env != KEY_ENV:
-        problems.append(f"{where}: api_key_env cannot be set in a suite (it would choose which "
-                        f"environment variable is sent as a key); the key is always ${KEY_ENV}")
+        problems.append(f"api_key_env cannot be set in a suite (it would choose which environment "
+                        f"variable is sent as a key); the key is always ${KEY_ENV}")
     if suite_base_url and not host_allowed(suite_base_url, allowed):
-        host = host_of(suite_base_url) or suite_base_url
-        problems.append(f"{where}: base_url points at {host}, which the command line did not allow; "
+        host = host_of(redact(suite_base_url)) or "?"
+        problems.append(f"base_url points at {host}, which the command line did not allow; "
                         f"pass --allow-endpoint {host.rsplit(':', 1)[0]} if you trust it with your key, "
                         f"or drop base_url and set ${BASE_URL_ENV}")
     return problems

@@ -115,7 +115,8 @@ class SuiteRunner:
         # Building every retriever up front validates names and params before any work.
         self.retrievers = {e.name: build_retriever(e) for e in self.entries}
         # Until plan() (which makes this call for every row) lands: refuse forbidden settings now.
-        problems = [p for r in self.retrievers.values() for p in r.plan_problems(options)]
+        problems = [f"retriever row {name}: {p}" for name, r in self.retrievers.items()
+                    for p in r.plan_problems(options)]
         if problems:
             raise ConfigError(f"suite {suite.name}: " + "; ".join(problems))
         self.ctx_template = dict(

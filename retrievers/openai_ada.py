@@ -109,8 +109,7 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
     def plan_problems(self, options: Any) -> list[str]:
         """A suite may not pick the key variable, nor an endpoint the command line did not allow."""
         allowed = getattr(options, "allow_endpoints", None) or ()
-        return suite_endpoint_problems(self.params.base_url, self.params.api_key_env, allowed,
-                                       f"retriever {self.name!r}")
+        return suite_endpoint_problems(self.params.base_url, self.params.api_key_env, allowed)
 
     def base_url(self) -> str:
         return resolve_base_url(self.params.base_url)

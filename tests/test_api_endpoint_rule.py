@@ -113,6 +113,7 @@ def test_host_matching_hand_worked():
     assert host_allowed("https://API.Example.com/v1", ["api.example.com"])
     assert not host_allowed("https://api.example.com.evil.net/v1", ["api.example.com"])
     assert not host_allowed("http://user:pw@evil.net/v1", ["pw", "user"])
-    assert suite_endpoint_problems(None, None, [], "row") == []
-    assert suite_endpoint_problems(None, "OPENAI_API_KEY", [], "row") == []  # the rule's own variable
-    assert len(suite_endpoint_problems("http://h/v1", "X", [], "row")) == 2
+    assert suite_endpoint_problems(None, None, []) == []
+    assert suite_endpoint_problems(None, "OPENAI_API_KEY", []) == []  # the rule's own variable
+    assert len(suite_endpoint_problems("http://h/v1", "X", [])) == 2
+    assert suite_endpoint_problems("http://h:1/v1", None, ["h"]) == []
