@@ -26,7 +26,6 @@ import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Sequence
-from urllib.parse import urlsplit
 
 import numpy as np
 from pydantic import Field

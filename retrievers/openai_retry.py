@@ -2,8 +2,8 @@
 
 The openai client is built with ``max_retries=0`` and this loop does the retrying, so that the
 wait (exponential backoff with jitter, or the server's Retry-After), the attempt count and the
-final message are ours, and the whole request fits in ``RetryPolicy.max_wait_s``. Retried: HTTP 408, 409, 429 and 5xx, timeouts, connection errors, and
-bodies that are not valid JSON (a cut-off answer). Not retried: other 4xx (bad request, key,
+final message are ours, and the whole request fits in ``RetryPolicy.max_wait_s``. Retried: HTTP
+408, 409, 429 and 5xx, timeouts, connection errors, and bodies that are not valid JSON (a cut-off answer). Not retried: other 4xx (bad request, key,
 model) and answers that parse but break the protocol (wrong number of vectors, missing indices,
 ragged or non-finite vectors): those are server bugs, so they are reported, never cached.
 """
@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, TypeVar
 import numpy as np
 
 from benchmarks.errors import HarnessError
-from benchmarks.openai_client import RetryPolicy, redact  # noqa: F401 (re-exported)
+from benchmarks.openai_client import RetryPolicy
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -38,7 +38,8 @@ def test_redact_every_form_hand_worked(monkeypatch):
         clean = redact(f"said [{form}] here")
         assert leaks(clean) == [], name
         assert clean.startswith("said [") and clean.endswith("] here") and "<redacted>" in clean
-    assert redact(f"http://bob:{SECRET}@h:1/v1 and ftp://x@y") == "http://<redacted>@h:1/v1 and ftp://<redacted>@y"
+    assert redact(f"http://bob:{SECRET}@h:1/v1 and ftp://x@y") == (
+        "http://<redacted>@h:1/v1 and ftp://<redacted>@y")
     assert redact("nothing secret in here, sk-other") == "nothing secret in here, sk-other"
     assert redact(f"x {SECRET[:-1]}") == f"x {SECRET[:-1]}"  # a different string is not the key
 
@@ -73,7 +74,8 @@ def test_generate_openai_redacts_errors_replies_caches_and_cards(tmp_path):
     _assert_clean(proc, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "HTTP 500" in proc.stderr and "<redacted>" in proc.stderr  # the warning is there, blanked
-    assert (tmp_path / "data" / "probe" / "doc.json").is_file() and (tmp_path / "cards" / "probe.yaml").is_file()
+    assert (tmp_path / "data" / "probe" / "doc.json").is_file()
+    assert (tmp_path / "cards" / "probe.yaml").is_file()
 
 
 def test_generate_openai_refusal_is_redacted(tmp_path):
@@ -119,7 +121,8 @@ def test_ada_in_a_run_redacts_records_logs_and_caches(tmp_path, tiny_env):
     _assert_clean(proc, tmp_path)
     assert proc.returncode == 1  # the ada row failed, bm25 ran
     parsed = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("*.json")]
-    ada = [(r["status"], "HTTP 500" in r["reason"]) for r in parsed if isinstance(r, dict) and r.get("row") == "ada"]
+    ada = [(r["status"], "HTTP 500" in r["reason"]) for r in parsed
+           if isinstance(r, dict) and r.get("row") == "ada"]
     assert ada == [("failed", True)]
 
 

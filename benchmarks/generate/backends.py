@@ -231,7 +231,8 @@ class OpenAIBackend:
                 raise HarnessError(redact(
                     f"{where}: {exc.reason}. Finished items are cached: run the same command again "
                     f"to resume (--max-wait-s sets the bound)")) from None
-            raise RequestFailed(redact(f"{where} failed after {exc.attempts} attempt(s): {exc.reason}")) from None
+            raise RequestFailed(redact(f"{where} failed after {exc.attempts} attempt(s): "
+                                       f"{exc.reason}")) from None
         if response.model:
             self.served_models.add(redact(response.model))
         return redact(response.choices[0].message.content or "")
