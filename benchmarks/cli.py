@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit-queries", type=positive_int, default=None, metavar="N",
                      help="evaluate only the first N queries of each dataset")
     run.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
+    run.add_argument("--allow-endpoint", action="append", default=[], metavar="HOST",
+                     help="let a suite's base_url name this API host (your $OPENAI_API_KEY is sent "
+                     "there); repeatable")
 
     sub.add_parser("list", parents=[common], help="list suites, datasets and retrievers (imports no torch)")
     lb = sub.add_parser("leaderboard", parents=[common], help="regenerate the leaderboard from the results dir alone",
@@ -114,6 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         results_dir=args.results_dir, retrievers=args.retriever, datasets=args.dataset,
         device=args.device, progress=not args.quiet, retrain=args.retrain, limit_queries=args.limit_queries,
         argv=getattr(args, "argv", None),
+        allow_endpoints=args.allow_endpoint,
     )
     # Check every suite before running any, so a typo in the second one costs nothing.
     checked = plan(args.suite, options)
@@ -226,6 +230,9 @@ def configure_output(quiet: int) -> None:
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    from benchmarks.openai_client import install_log_redaction
+
+    install_log_redaction()  # no log line carries an API key, whoever logs it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from benchmarks.openai_client import redact
+
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: records already written are complete; re-run to resume from the cache",

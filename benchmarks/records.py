@@ -77,15 +77,18 @@ def _machine_prefixes() -> list[tuple[str, str]]:
 
 
 def portable(obj: Any) -> Any:
-    """The record with machine-specific path prefixes shortened (<cache>/, repo-relative, ~/, <python>/):
-    records are committed, and error messages and artifact paths would otherwise carry them."""
+    """The record with machine-specific path prefixes shortened (<cache>/, repo-relative, ~/, <python>/)
+    and API keys redacted: records are committed, and error messages, tracebacks and artifact paths
+    would otherwise carry them."""
+    from benchmarks.openai_client import redact
+
     prefixes = _machine_prefixes()  # once per record, not once per string in it
 
     def walk(item: Any) -> Any:
         if isinstance(item, str):
             for prefix, short in prefixes:
                 item = item.replace(prefix, short)
-            return item
+            return redact(item)
         if isinstance(item, dict):
             return {k: walk(v) for k, v in item.items()}
         if isinstance(item, list):

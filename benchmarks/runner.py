@@ -48,6 +48,7 @@ class RunOptions:
     retrain: bool = False
     limit_queries: int | None = None
     argv: list[str] | None = None  # the command line, recorded so each row says what produced it
+    allow_endpoints: list[str] = field(default_factory=list)  # hosts a suite's base_url may name
 
 
 @dataclass

@@ -6,9 +6,11 @@ per request); up to ``concurrency`` requests in flight; our own retry loop (back
 Retry-After honoured; see ``openai_retry``); every completed request stored in the embedding
 cache at once, so a killed or failed run resumes paying only for what is missing.
 
-The key is read from ``$OPENAI_API_KEY`` (``api_key_env``) when the request is made and is never
-put in params, cards, cache keys, logs or messages. A local server that needs no key gets a
-placeholder. Cache entries hold the vectors as the server returned them, keyed by (model,
+Endpoint and key follow ``benchmarks.openai_client``: the key is always ``$OPENAI_API_KEY`` (a
+suite cannot pick the variable) and a suite's ``base_url`` needs ``run --allow-endpoint HOST``;
+``plan_problems`` reports both before any work. The key is never put in params, cards, cache
+keys, logs or messages (every message is redacted). A keyless local server gets a placeholder.
+Cache entries hold the vectors as the server returned them, keyed by (model,
 dimensions, endpoint host + path, implementation version) and the sha256 of the text actually
 sent, so newline replacement and truncation are part of the key, and renormalisation is applied
 after reading: the same text is never paid for twice under different local settings.
@@ -24,7 +26,6 @@ import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Sequence
-from urllib.parse import urlsplit
 
 import numpy as np
 from pydantic import Field
@@ -32,24 +33,28 @@ from pydantic import Field
 from benchmarks.cache import EmbeddingCache, text_key
 from benchmarks.context import RunContext
 from benchmarks.errors import DataError
+from benchmarks.openai_client import (
+    DEFAULT_BASE_URL, KEY_ENV, attempt_timeout, host_of, make_client, public_url, read_key, redact,
+    suite_endpoint_problems,
+)
+from benchmarks.openai_client import base_url as resolve_base_url
 from retrievers import register
 from retrievers.base import DenseRetriever, Params, RetrieverCard
 from retrievers.openai_batching import TokenCounter, pack_requests, prepare_texts
 from retrievers.openai_retry import (
-    BadResponse, EmbeddingAPIError, Pacer, RetryPolicy, call_with_retries, parse_response, redact,
+    BadResponse, EmbeddingAPIError, Pacer, RetryPolicy, call_with_retries, is_refusal, parse_response,
     run_bounded,
 )
 
 log = logging.getLogger("harness.ada")
-OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
-NO_KEY_PLACEHOLDER = "sk-no-key-required"  # sent to keyless local servers: the client demands a key
+OPENAI_DEFAULT_BASE_URL = DEFAULT_BASE_URL
 PRICES_FILE = Path(__file__).with_name("openai_prices.yaml")
 
 
 class AdaParams(Params):
     model: str = "text-embedding-ada-002"
-    base_url: str | None = None  # None: $OPENAI_BASE_URL, else the client's default (api.openai.com)
-    api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key, never the key
+    base_url: str | None = None  # None: $OPENAI_BASE_URL, else api.openai.com; needs --allow-endpoint
+    api_key_env: str | None = None  # refused by plan_problems: the key is always $OPENAI_API_KEY
     dimensions: int | None = Field(None, gt=0)  # text-embedding-3 and later only
     max_inputs_per_request: int = Field(2048, gt=0)  # OpenAI: 2048; LlamaIndex batches 100
     max_tokens_per_input: int = Field(8191, gt=0)
@@ -63,7 +68,8 @@ class AdaParams(Params):
     backoff_base_s: float = Field(1.0, ge=0)
     backoff_max_s: float = Field(20.0, ge=0)
     max_retry_after_s: float = Field(120.0, ge=0)
-    timeout_s: float = Field(600.0, gt=0)  # per attempt, as the openai client's default (connect: 5 s)
+    timeout_s: float = Field(120.0, gt=0)  # one attempt (connect: 10 s)
+    max_wait_s: float = Field(300.0, gt=0)  # one request, all attempts and waits: then it fails
     replace_newlines: bool = False  # LlamaIndex parity: "\n" -> " " before embedding
     normalize: bool = True  # L2-renormalise (local servers may not return unit vectors)
 
@@ -99,25 +105,27 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
         self._counter: TokenCounter | None = None
 
     # -- endpoint and key ------------------------------------------------------------------
+    def plan_problems(self, options: Any) -> list[str]:
+        """A suite may not pick the key variable, nor an endpoint the command line did not allow."""
+        allowed = getattr(options, "allow_endpoints", None) or ()
+        return suite_endpoint_problems(self.params.base_url, self.params.api_key_env, allowed)
+
     def base_url(self) -> str:
-        return self.params.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_BASE_URL
+        return resolve_base_url(self.params.base_url)
 
     def endpoint(self) -> tuple[str, str]:
         """(host[:port], scheme://host[:port]/path) of the base URL, without credentials or query."""
-        parts = urlsplit(self.base_url())
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return host, f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
+        url = self.base_url()
+        return host_of(url), public_url(url)
 
     def _key(self) -> str | None:
-        return os.environ.get(self.params.api_key_env) or None
+        return read_key(KEY_ENV)  # never params.api_key_env: a suite must not choose the variable
 
     def unavailable_reason(self) -> str | None:
         if importlib.util.find_spec("openai") is None:
             return "not run: pip install openai"
         if self._key() is None and not (self.params.base_url or os.environ.get("OPENAI_BASE_URL")):
-            return f"not run: set {self.params.api_key_env} or OPENAI_BASE_URL"
+            return f"not run: set {KEY_ENV} or OPENAI_BASE_URL"
         return None
 
     # -- identity ---------------------------------------------------------------------------
@@ -138,7 +146,7 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
 
     def card(self) -> RetrieverCard:
         host, url = self.endpoint()
-        params = self.params.model_dump(mode="json")
+        params = self.params.model_dump(mode="json", exclude={"api_key_env"})
         params["base_url"] = url  # resolved, credentials and query stripped
         return RetrieverCard(
             name=self.name, kind=self.kind, impl_version=self.impl_version,
@@ -195,12 +203,10 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
             ctx.stats.setdefault("api_cost_usd", 0.0)
         return out
 
-    def _client(self) -> Any:
-        import openai
-
-        timeout = openai.Timeout(self.params.timeout_s, connect=min(5.0, self.params.timeout_s))
-        return openai.OpenAI(api_key=self._key() or NO_KEY_PLACEHOLDER, base_url=self.base_url(),
-                             max_retries=0, timeout=timeout)
+    def policy(self) -> RetryPolicy:
+        p = self.params
+        return RetryPolicy(p.max_retries, p.backoff_base_s, p.backoff_max_s, p.max_retry_after_s,
+                           timeout_s=p.timeout_s, max_wait_s=p.max_wait_s)
 
     def _request_all(self, batches: list[list[str]], cache: Any, fp: dict[str, Any], ctx: RunContext,
                      side: str) -> dict[str, np.ndarray]:
@@ -210,9 +216,9 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
         price, key = usd_per_million(p.model, host), self._key()
         stop = threading.Event()
         pacer = Pacer(stop)
-        policy = RetryPolicy(p.max_retries, p.backoff_base_s, p.backoff_max_s, p.max_retry_after_s)
+        policy = self.policy()
         rng = random.Random()
-        client = self._client()
+        client = make_client(self.base_url(), key, policy)
         retries: list[str] = []  # list.append is atomic: the worker threads share it
         extra = {"dimensions": p.dimensions} if p.dimensions is not None else {}
 
@@ -220,8 +226,9 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
             retries.append(reason)
             log.warning("%s: %s; retrying in %.1f s", url, redact(reason, key), wait_s)
 
-        def attempt(texts: list[str]) -> tuple[np.ndarray, int | None]:
-            response = client.embeddings.create(model=p.model, input=texts, encoding_format="float", **extra)
+        def attempt(texts: list[str], timeout_s: float) -> tuple[np.ndarray, int | None]:
+            response = client.embeddings.create(model=p.model, input=texts, encoding_format="float",
+                                                timeout=attempt_timeout(policy, timeout_s), **extra)
             vecs, tokens = parse_response(response, len(texts), p.dimensions)
             if p.normalize and not np.linalg.norm(vecs.astype(np.float64), axis=1).all():
                 raise BadResponse("server returned an all-zero embedding, which cannot be normalised",
@@ -229,7 +236,7 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
             return vecs, tokens
 
         def work(texts: list[str]) -> tuple[list[str], np.ndarray, int | None]:
-            (vecs, tokens), _ = call_with_retries(lambda: attempt(texts), policy, pacer, rng,
+            (vecs, tokens), _ = call_with_retries(lambda t: attempt(texts, t), policy, pacer, rng,
                                                   on_retry=on_retry)
             return texts, vecs, tokens
 
@@ -257,8 +264,8 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
         client.close()
         if failure is not None:
             hint = ""
-            if failure.reason.startswith(("HTTP 401", "HTTP 403")):
-                hint = f" (check ${p.api_key_env})"
+            if is_refusal(failure.reason):
+                hint = f" (check ${KEY_ENV} and the model name)"
             elif failure.reason.startswith("HTTP 400") and not self.counter.exact:
                 hint = (f" (token counts were estimated, {self.counter.describe()}: if an input was too "
                         "long, lower chars_per_token or make tiktoken's BPE file available)")

@@ -1,25 +1,25 @@
-"""Retries for embedding requests: which failures to retry, how long to wait, and clear errors.
+"""Retries for OpenAI-style requests (embeddings, chat): which to retry, how long to wait, clear errors.
 
 The openai client is built with ``max_retries=0`` and this loop does the retrying, so that the
 wait (exponential backoff with jitter, or the server's Retry-After), the attempt count and the
-final message are ours. Retried: HTTP 408, 409, 429 and 5xx, timeouts, connection errors, and
-bodies that are not valid JSON (a cut-off answer). Not retried: other 4xx (bad request, key,
+final message are ours, and the whole request fits in ``RetryPolicy.max_wait_s``. Retried: HTTP
+408, 409, 429 and 5xx, timeouts, connection errors, and bodies that are not valid JSON (a cut-off answer). Not retried: other 4xx (bad request, key,
 model) and answers that parse but break the protocol (wrong number of vectors, missing indices,
 ragged or non-finite vectors): those are server bugs, so they are reported, never cached.
 """
 from __future__ import annotations
 
 import email.utils
+import queue
 import random
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 
 from benchmarks.errors import HarnessError
+from benchmarks.openai_client import RetryPolicy
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,19 +39,6 @@ class BadResponse(Exception):
         self.retryable = retryable
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int = 6  # retries after the first attempt
-    backoff_base_s: float = 1.0  # first wait ~ base; doubles each retry
-    backoff_max_s: float = 20.0  # cap on one backoff wait (LlamaIndex: 1-20 s)
-    max_retry_after_s: float = 120.0  # cap on a server's Retry-After
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        """Equal jitter: half the exponential delay fixed, half random (spreads concurrent clients)."""
-        delay = min(self.backoff_max_s, self.backoff_base_s * (2 ** retry))
-        return delay / 2 + rng.uniform(0, delay / 2)
-
-
 class Pacer:
     """Shared by the worker threads: a Retry-After seen by one holds back every request."""
 
@@ -64,10 +51,12 @@ class Pacer:
         with self._lock:
             self._not_before = max(self._not_before, time.monotonic() + seconds)
 
-    def wait(self) -> None:
+    def wait(self, deadline: float | None = None) -> None:
+        """Until the shared not-before time, a stop, or ``deadline`` (monotonic), whichever is first."""
         while not self.stop.is_set():
             with self._lock:
-                remaining = self._not_before - time.monotonic()
+                until = self._not_before if deadline is None else min(self._not_before, deadline)
+            remaining = until - time.monotonic()
             if remaining <= 0:
                 return
             self.stop.wait(remaining)
@@ -116,17 +105,26 @@ def classify(exc: BaseException) -> tuple[bool, str, float | None]:
     return False, f"{type(exc).__name__}: {exc}", None
 
 
-def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy, pacer: Pacer,
+def call_with_retries(attempt: Callable[[float], T], policy: RetryPolicy, pacer: Pacer,
                       rng: random.Random, *, on_retry: Callable[[str, float], None] | None = None,
                       ) -> tuple[T, int]:
-    """Run ``attempt`` until it succeeds; returns (result, attempts). Raises ``GiveUp`` otherwise."""
-    retry = 0
+    """Run ``attempt(timeout_s)`` until it succeeds; returns (result, attempts), else raises ``GiveUp``.
+
+    Every attempt, backoff and Retry-After fits in ``policy.max_wait_s`` from the first try: the
+    attempt is given only the time that is left, so a server that accepts and never answers
+    costs at most that, not ``timeout_s`` times the retries.
+    """
+    deadline = time.monotonic() + policy.max_wait_s
+    retry, reason = 0, "no attempt made"
     while True:
-        pacer.wait()
+        pacer.wait(deadline)
         if pacer.stop.is_set():
             raise GiveUp("stopped", retry, retryable=False)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise GiveUp(_out_of_time(reason, policy), retry, retryable=True)
         try:
-            return attempt(), retry + 1
+            return attempt(min(policy.timeout_s, remaining)), retry + 1
         except Exception as exc:  # classified below; anything unknown is not retried
             retryable, reason, server_wait = classify(exc)
             if not retryable or retry >= policy.max_retries:
@@ -136,11 +134,28 @@ def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy, pacer: Pace
                 pacer.defer(wait)
             else:
                 wait = policy.backoff(retry, rng)
+            if time.monotonic() + wait >= deadline:
+                raise GiveUp(_out_of_time(reason, policy), retry + 1, retryable=True) from None
             if on_retry is not None:
                 on_retry(reason, wait)
             retry += 1
             if server_wait is None:
                 pacer.stop.wait(wait)
+
+
+def _out_of_time(reason: str, policy: RetryPolicy) -> str:
+    return (f"{reason}; gave up: no answer within max_wait_s={policy.max_wait_s:g} s "
+            f"(each attempt up to timeout_s={policy.timeout_s:g} s)")
+
+
+def is_unreachable(reason: str) -> bool:
+    """The server did not answer at all (timeouts, refused or dropped connections)."""
+    return reason.startswith(("timed out", "connection error")) or "gave up: no answer" in reason
+
+
+def is_refusal(reason: str) -> bool:
+    """A bad key, no permission or an unknown model: retrying cannot help."""
+    return reason.startswith(("HTTP 401", "HTTP 403", "HTTP 404"))
 
 
 class GiveUp(Exception):
@@ -153,45 +168,58 @@ class GiveUp(Exception):
 
 def run_bounded(items: Iterable[T], work: Callable[[T], R], on_result: Callable[[R], None], *,
                 concurrency: int, stop: threading.Event) -> tuple[int, GiveUp | None]:
-    """``work`` on each item in a thread pool, at most ``concurrency`` at once, started in order.
+    """``work`` on each item in worker threads, at most ``concurrency`` at once, started in order.
 
     ``on_result`` runs in the calling thread as each item finishes (so a cache write never races
     another). A new item starts only after a finished one was handled, which bounds both the
     requests in flight and the answers not yet stored. After the first ``GiveUp`` nothing new
     starts and ``stop`` is set, cutting retry waits short, while requests already sent may still
     land and be handled. Returns (items handled, the first real failure or None).
+
+    The workers are daemon threads, not a ThreadPoolExecutor: the executor's threads are joined
+    at interpreter exit, so after Ctrl-C the process kept waiting for requests in flight (up to
+    their whole timeout). A request cut off by the exit was never stored, so nothing is lost.
     """
     todo = iter(items)
-    pending: set[Future[R]] = set()
+    done: queue.Queue[tuple[bool, Any]] = queue.Queue()
+    in_flight = 0
     failure: GiveUp | None = None
     handled = 0
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="embed-request")
+
+    def start(item: T) -> None:
+        def run() -> None:
+            try:
+                done.put((True, work(item)))
+            except BaseException as exc:  # handed to the calling thread, which decides
+                done.put((False, exc))
+        threading.Thread(target=run, daemon=True, name="embed-request").start()
+
     try:
         for item in todo:
-            pending.add(pool.submit(work, item))
-            if len(pending) >= concurrency:
+            start(item)
+            in_flight += 1
+            if in_flight >= concurrency:
                 break
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                try:
-                    result = future.result()
-                except GiveUp as exc:
-                    if failure is None or (failure.reason == "stopped" and exc.reason != "stopped"):
-                        failure = exc
-                    stop.set()
-                    continue
-                on_result(result)
-                handled += 1
-                if failure is None:
-                    item = next(todo, _END)
-                    if item is not _END:
-                        pending.add(pool.submit(work, item))
+        while in_flight:
+            ok, value = done.get()
+            in_flight -= 1
+            if not ok:
+                if not isinstance(value, GiveUp):
+                    raise value
+                if failure is None or (failure.reason == "stopped" and value.reason != "stopped"):
+                    failure = value
+                stop.set()
+                continue
+            on_result(value)
+            handled += 1
+            if failure is None:
+                item = next(todo, _END)
+                if item is not _END:
+                    start(item)
+                    in_flight += 1
     except BaseException:
         stop.set()  # Ctrl-C or a failing on_result: what was handled stays handled
-        pool.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
     return handled, failure
 
 
@@ -223,10 +251,3 @@ def parse_response(response: Any, n_inputs: int, dimensions: int | None) -> tupl
     usage = getattr(response, "usage", None)
     tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
     return vectors, tokens if isinstance(tokens, int) else None
-
-
-def redact(text: str, secret: str | None) -> str:
-    """The message with the key (if any) blanked out: servers sometimes echo it back."""
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "<redacted>")
-    return text

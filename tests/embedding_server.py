@@ -1,4 +1,4 @@
-"""A loopback HTTP server speaking OpenAI's ``POST /v1/embeddings``, for tests and demos.
+"""A loopback HTTP server speaking OpenAI's ``POST /v1/embeddings`` (and ``/v1/chat/completions``).
 
 Stdlib only (``http.server`` in a thread, bound to 127.0.0.1, port 0 unless told). The vectors
 come from a pluggable function ``list[str] -> array (n, d)``: ``hashed_bow`` (deterministic, cheap,
@@ -16,7 +16,12 @@ Fault kinds: ``429`` (optional Retry-After / retry-after-ms), ``500``/``502``/``
 (status with an OpenAI-style error body), ``slow`` (sleep ``delay`` s, then answer normally),
 ``truncated`` (200 whose JSON body is cut in half), ``wrong_count`` (200 with one vector too few),
 ``drop`` (close the connection without answering). ``hold_after(n)`` answers n requests and then
-holds every later one until ``release()``: used to kill a client at a known point.
+holds every later one until ``release()``: used to kill a client at a known point
+(``hold_after(0)`` is a server that accepts and never answers).
+
+``/v1/chat/completions`` answers ``chat_reply`` (served as model ``chat_model``); in both, and
+in a status fault's ``message``, ``{auth}`` is replaced by the request's Authorization header:
+a hostile server echoing the key, for the redaction tests.
 
 Run standalone to serve the packaged all-MiniLM-L6-v2::
 
@@ -75,7 +80,7 @@ class Fault:
 
 @dataclass
 class Stats:
-    requests: int = 0  # POSTs to /v1/embeddings received, faults included
+    requests: int = 0  # POSTs to either route received, faults included
     ok: int = 0  # answered 200 with the right number of vectors
     inputs: int = 0  # texts embedded in the ok answers
     in_flight: int = 0  # requests being handled now
@@ -87,12 +92,15 @@ class EmbeddingServer:
     """``with EmbeddingServer(vectors) as s:`` serves on ``s.base_url`` until the block ends."""
 
     def __init__(self, vectors: VectorFn = hashed_bow, *, port: int = 0, api_key: str | None = None,
-                 max_inputs: int | None = None, shuffle: bool = False, dims_supported: bool = True) -> None:
+                 max_inputs: int | None = None, shuffle: bool = False, dims_supported: bool = True,
+                 chat_reply: str = "1. What is it?\n2. Why is it?", chat_model: str | None = None) -> None:
         self.vectors = vectors
         self.api_key = api_key  # when set, requests need "Authorization: Bearer <api_key>"
         self.max_inputs = max_inputs  # when set, larger requests get 400 (like OpenAI's 2048)
         self.shuffle = shuffle  # answer data items in reverse order (clients must sort by index)
         self.dims_supported = dims_supported
+        self.chat_reply = chat_reply
+        self.chat_model = chat_model  # None: the requested model
         self.stats = Stats()
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
@@ -185,6 +193,12 @@ class EmbeddingServer:
         return 200, {"object": "list", "data": data, "model": body.get("model", "local"),
                      "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}}
 
+    def _chat(self, body: dict[str, Any], auth: str) -> dict[str, Any]:
+        model = (self.chat_model or str(body.get("model", "local"))).replace("{auth}", auth)
+        message = {"role": "assistant", "content": self.chat_reply.replace("{auth}", auth)}
+        return {"id": "chat-1", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": message}]}
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -215,7 +229,8 @@ class EmbeddingServer:
 
             def _post(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path.rstrip("/") != "/v1/embeddings":
+                route = self.path.rstrip("/")
+                if route not in ("/v1/embeddings", "/v1/chat/completions"):
                     self._send(404, json.dumps(_error(f"no route {self.path}")).encode())
                     return
                 with server._lock:
@@ -267,6 +282,10 @@ class EmbeddingServer:
                     return
                 if fault is not None and fault.kind == "slow":
                     time.sleep(fault.delay)
+                if route == "/v1/chat/completions":
+                    entry["status"] = 200
+                    self._send(200, json.dumps(server._chat(body, auth or "")).encode())
+                    return
                 status, payload = server._answer(body)
                 if status == 200 and fault is not None and fault.kind == "wrong_count":
                     payload["data"] = payload["data"][:-1]

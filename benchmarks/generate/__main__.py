@@ -11,6 +11,7 @@ import sys
 
 from benchmarks.errors import HarnessError
 from benchmarks.generate.cli import add_generate_parser, cmd_generate
+from benchmarks.openai_client import install_log_redaction, redact
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,10 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     add_generate_parser(parser.add_subparsers(dest="command", required=True), common)
     args = parser.parse_args(["generate", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    install_log_redaction()
     try:
         return cmd_generate(args)
     except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished items are cached; run the same command again to resume", file=sys.stderr)

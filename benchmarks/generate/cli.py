@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmarks.errors import HarnessError
 from benchmarks.generate.backends import BACKENDS, SMOLLM2
+from benchmarks.openai_client import redact
 
 
 def add_generate_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -70,8 +71,14 @@ def add_generate_parser(subparsers: Any, common_parent: argparse.ArgumentParser)
                    "(LlamaIndex's {context_str}/{num_questions_per_chunk} work too)")
     m.add_argument("--answer-prompt", type=Path, metavar="FILE",
                    help="template with {context} and {question}")
+    m.add_argument("--max-wait-s", type=float, default=300.0, metavar="S",
+                   help="openai: give up on a reply after S seconds, retries included; a server that "
+                   "does not answer stops the run (default: %(default)s)")
     m.add_argument("--on-failure", choices=["continue", "fail"], default="continue",
                    help="after 3 failed tries: skip the item (default, as LlamaIndex) or stop")
+    m.add_argument("--allow-partial", action="store_true",
+                   help="write the dataset even if some items failed (default: write nothing and exit 1; "
+                   "a stage in which every item failed never writes)")
     o = p.add_argument_group("output")
     o.add_argument("--data-dir", type=Path, help="default: the first data-path folder (<repo>/data)")
     o.add_argument("--card-dir", type=Path,
@@ -103,10 +110,13 @@ def command_line(args: argparse.Namespace, data_dir: str, card_dir: Path) -> str
         elif value is not True:
             parts.append(str(value))
     parts += ["--data-dir", data_dir, "--card-dir", str(card_dir), "--overwrite"]
-    return " ".join(p if p == "{data_dir}" else shlex.quote(p) for p in parts)
+    # Cards and records quote this line: a --base-url with credentials must not carry them there.
+    return redact(" ".join(p if p == "{data_dir}" else shlex.quote(p) for p in parts))
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
+    if args.max_wait_s <= 0:
+        raise HarnessError(f"--max-wait-s must be > 0, got {args.max_wait_s:g}")
     for flag in ("questions_per_chunk", "max_new_tokens", "answer_max_new_tokens", "sample", "threads"):
         value = getattr(args, flag)
         if value is not None and value < 1:

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import logging
 import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,25 @@ log = logging.getLogger("harness.generate")
 
 def _backend(args: argparse.Namespace) -> Backend:
     return make_backend(args.backend, BackendOptions(model=args.model, base_url=args.base_url,
-                                                     api_key_env=args.api_key_env, threads=args.threads))
+                                                     api_key_env=args.api_key_env, threads=args.threads,
+                                                     max_wait_s=args.max_wait_s))
+
+
+def _failure_gate(stats: dict[str, Any], allow_partial: bool) -> str | None:
+    """Why nothing may be written (a stage with every item failed; any failure without
+    --allow-partial), or None. Replies are cached, so re-running retries only the failures."""
+    failed = sum(s["failed"] for s in stats.values())
+    if not failed:
+        return None
+    counts = "; ".join(f"{kind}: {s['ok']} ok, {s['failed']} failed" for kind, s in stats.items())
+    if any(s["failed"] and not s["ok"] for s in stats.values()):
+        return (f"every item failed ({counts}); no dataset or card was written. See the warnings above, "
+                f"then run the same command again")
+    if not allow_partial:
+        return (f"{failed} item(s) failed ({counts}); no dataset or card was written. Run the same command "
+                f"again to retry them (finished replies are cached), or add --allow-partial to write the "
+                f"dataset without them")
+    return None
 
 
 def _now() -> str:
@@ -96,6 +115,10 @@ def from_pdf(args: argparse.Namespace) -> int:
             triples, backend, aprompt, asampling, args.seed, args.on_failure, not args.quiet)
         stats["answers"] = astats.as_dict()
         prompts["answers"] = _prompt_record(aprompt)
+    refused = _failure_gate(stats, args.allow_partial)
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 1
 
     if args.overwrite:
         targets.clear()
@@ -163,16 +186,16 @@ def _report(targets: outputs.Targets, cards: list[Path], counts: dict[str, Any],
     for split, c in counts.items():
         print(f"{targets.name}/{split}: " + ", ".join(f"{k} {v}" for k, v in c.items()))
     for kind, s in stats.items():
-        print(f"{kind}: {s['generated']} generated, {s['from_cache']} from cache, {s['failed']} failed "
-              f"({s['generate_s']} s)")
+        print(f"{kind}: {s['ok']} ok ({s['generated']} generated, {s['from_cache']} from cache), "
+              f"{s['failed']} failed ({s['generate_s']} s)")
     print(f"data: {targets.folder}\ncard(s): {', '.join(map(str, cards))}")
     hints = outputs.visibility_hints(targets)
     if hints:
         print("to use it with the harness:\n  " + "\n  ".join(hints))
     failed = sum(s["failed"] for s in stats.values())
     if failed:
-        log.warning("%d item(s) failed after 3 tries and have no output; run the same command again "
-                    "to retry them", failed)
+        log.warning("%d item(s) failed and have no output (--allow-partial); run the same command "
+                    "again with --overwrite to retry them", failed)
 
 
 def answers_for(args: argparse.Namespace) -> int:
@@ -197,6 +220,10 @@ def answers_for(args: argparse.Namespace) -> int:
     sampling = Sampling(args.answer_max_new_tokens, args.temperature, args.top_p)
     answer_of, astats, ajob = generate_answers(todo, backend, aprompt, sampling, args.seed, args.on_failure,
                                                not args.quiet)
+    refused = _failure_gate({"answers": astats.as_dict()}, args.allow_partial)
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 1
     if args.overwrite:
         targets.clear()
     files, counts = {}, {}

@@ -26,6 +26,7 @@ from benchmarks.generate.backends import Backend, Sampling
 from benchmarks.generate.cache import OutputCache, canonical_sha256
 from benchmarks.generate.pdf import Chunk
 from benchmarks.generate.prompts import Prompt
+from benchmarks.openai_client import RequestFailed, redact
 
 log = logging.getLogger("harness.generate")
 NUMBERING = re.compile(r"^\d+[\).\s]")  # LlamaIndex's pattern, unchanged
@@ -69,7 +70,8 @@ class Stats:
     failures: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"from_cache": self.from_cache, "generated": self.generated, "failed": self.failed,
+        return {"ok": self.from_cache + self.generated, "from_cache": self.from_cache,
+                "generated": self.generated, "failed": self.failed,
                 "generate_s": round(self.seconds, 1), "failed_items": self.failures[:20]}
 
 
@@ -85,8 +87,12 @@ def _call(backend: Backend, messages: list[dict[str, str]], sampling: Sampling, 
             return backend.chat(messages, sampling, seed, stop)
         except (HarnessError, KeyboardInterrupt, MemoryError):
             raise
+        except RequestFailed as exc:  # the backend already retried within its time bound
+            log.warning("generation failed for %s: %s", label, exc)
+            return None
         except Exception as exc:  # network errors, server 5xx, malformed replies: retry like LlamaIndex
-            log.warning("generation failed for %s (attempt %d/%d): %s", label, attempt, RETRIES, exc)
+            log.warning("generation failed for %s (attempt %d/%d): %s", label, attempt, RETRIES,
+                        redact(str(exc)))
     return None
 
 
