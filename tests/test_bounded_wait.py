@@ -104,9 +104,11 @@ def test_ctrl_c_stops_a_run_blocked_on_a_silent_server(silent, tmp_path, tiny_en
             proc.kill()
     assert rc == 130 and "interrupted" in err and leaks(out + err) == []
     parsed = [json.loads(p.read_text()) for p in results.rglob("*.json")]  # every file complete
-    rows = {d["row"]: d["status"] for d in parsed if isinstance(d, dict) and "row" in d}
-    assert rows == {"bm25": "ok"}  # the interrupted row wrote nothing, not half a record
-    assert not [p for p in results.rglob("*") if p.name.startswith(("ada", ".")) or p.suffix == ".tmp"]
+    rows = {d["row"]: (d["status"], d.get("reason", "")) for d in parsed if isinstance(d, dict) and "row" in d}
+    # The interrupted row is a complete record that says so (never half a record, never "ok").
+    assert rows == {"bm25": ("ok", ""), "ada": ("failed", "interrupted (Ctrl-C) before the row finished")}
+    leftovers = [p for p in results.rglob("*") if p.suffix == ".tmp" or p.name.startswith(".") and p.suffix != ".lock"]
+    assert not leftovers and not [p for p in results.rglob("ada.*") if p.name != "ada.json"]
 
 
 def _generate(tmp_path: Path, url: str, *flags: str) -> list[str]:
