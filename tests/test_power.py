@@ -60,7 +60,8 @@ def test_randomization_test_has_80_percent_power_at_the_mde():
 
 
 def test_sd_of_differences_from_the_baseline_alone():
-    # Sample sd of (0, 1, 0) is sqrt(1/3); with correlation 0.5, sd_d = sd; with 0 (independent rows), sqrt(2) sd.
+    # Sample sd of (0, 1, 0) is sqrt(1/3); with correlation 0.5, sd_d = sd; with 0 (independent rows),
+    # sqrt(2) sd.
     assert sd_of_differences([0, 1, 0]) == pytest.approx(math.sqrt(1 / 3))
     assert sd_of_differences([0, 1, 0], rho=0.0) == pytest.approx(math.sqrt(2 / 3))
     assert sd_of_differences([0.5, 0.5, 0.5]) == 0
@@ -93,8 +94,8 @@ def test_leaderboard_note_sizes_each_metric_from_the_baseline(duo, tmp_path):
     # bm25 per query: hit_rate@1 (0, 1, 0), sd sqrt(1/3); mrr@5 (.5, 1, .5), sd sqrt(1/12); hit_rate@5 all 1.
     hit = min_detectable_effect(math.sqrt(1 / 3), 3)
     mrr = min_detectable_effect(math.sqrt(1 / 12), 3)
-    assert line.startswith(f"Power: with 3 queries, hit_rate@1 differences below {hit:.3f}, mrr@5 differences "
-                           f"below {mrr:.3f} cannot be told apart from noise (paired, α 0.05, power 0.8; "
+    assert line.startswith(f"Power: with 3 queries, hit_rate@1 differences below {hit:.3f}, mrr@5 "
+                           f"differences below {mrr:.3f} cannot be told apart from noise (paired, α 0.05, power 0.8; "
                            "from `bm25`'s per-query spread, assuming a correlation of 0.5 between rows); "
                            "hit_rate@5: no spread to size it from")
     assert f"{hit:.3f}" == "1.884" and f"{mrr:.3f}" == "0.942"  # 3.2640 (t, 2 df) x sd
