@@ -56,7 +56,7 @@ class Comparison:
 
 
 def _names(folder: Path, pattern: str) -> list[str]:
-    return sorted(p.name for p in folder.glob(pattern)) if folder.is_dir() else []
+    return sorted(p.name for p in folder.glob(pattern) if p.is_dir()) if folder.is_dir() else []
 
 
 def _row_names(folder: Path) -> list[str]:
@@ -84,9 +84,9 @@ def load_pair(results_dir: Path, suite: str, dataset: str, row_a: str, row_b: st
     folder = results_dir / suite / dataset
     records = []
     for row in (row_a, row_b):
-        path = record_path(results_dir, suite, dataset, row)
-        if not path.is_file():
+        if row not in _row_names(folder):  # a name, never a path: "../x" must not reach another folder
             raise _unknown("row", row, _row_names(folder), folder)
+        path = record_path(results_dir, suite, dataset, row)
         rec = read_record(path, sidecars=("per_query", "run"))
         again = refresh_command(suite, dataset, row, results_dir)
         if rec.status != "ok":
@@ -151,6 +151,8 @@ def _first_relevant(ranking: list[str], relevant: set[str] | None, mrr: dict[str
     from benchmarks.metrics import parse_metric
 
     if relevant is not None:
+        if not ranking:
+            return "not in the run"
         rank = next((i for i, doc in enumerate(ranking, 1) if doc in relevant), None)
         return str(rank) if rank is not None else f"none in top {len(ranking)}"
     # Without the qrels, mrr@k per query still says where the first relevant passage is.

@@ -112,6 +112,8 @@ def test_data_changed_since_the_run_shows_ids_only(duo, tmp_path, monkeypatch):
     (("duo", "tiny", "noaple", "nocherry"), "no row 'noaple' in {r}/duo/tiny; did you mean noapple?"),
     (("duo", "tiny", "bm25", "xyz"), "no row 'xyz' in {r}/duo/tiny; known: bm25, noapple, nocherry"),
     (("duo", "tiny", "bm25", "bm25"), "ROW_A and ROW_B are both 'bm25'"),
+    (("duo", "tiny", "bm25", "../tiny/noapple"), "no row '../tiny/noapple' in {r}/duo/tiny"),
+    (("..", "duo", "bm25", "noapple"), "no suite with records '..' in {r}"),
     (("duo", "tiny", "bm25", "noapple", "--metric", "mrr@50"),
      "not in both rows' per-query values; did you mean mrr@5?"),
     (("duo", "tiny", "bm25", "noapple", "--metric", "mrrr@5"), "unknown metric"),
