@@ -8,6 +8,7 @@ Usage::
     python harness.py evaluate --qrels Q --run R --metrics ndcg@10,mrr@10 --format json
     python harness.py validate                      # check every suite and dataset card
     python harness.py generate --from-pdf DIR --out NAME   # questions (and answers) from PDFs
+    python harness.py leakage llamaindex-10k        # what the train split shares with the evaluated one
 """
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ from pathlib import Path
 
 from benchmarks.errors import HarnessError
 from benchmarks.generate.cli import add_generate_parser, cmd_generate  # light: imports no torch
+from benchmarks.leakage_report import add_leakage_parser, cmd_leakage  # light too
 
 # OpenMP threads that spin while waiting made torch ~10x slower on a busy 2-core machine
 # (measured on MiniLM encoding); must be set before torch is first imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-COMMANDS = ("run", "list", "leaderboard", "evaluate", "validate", "generate")
+COMMANDS = ("run", "list", "leaderboard", "evaluate", "validate", "generate", "leakage")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -102,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--per-query", action="store_true", help="include per-query values in JSON output")
     ev.add_argument("--format", choices=["table", "json"], default="table")
     add_generate_parser(sub, common)
+    add_leakage_parser(sub, common)
     return parser
 
 
@@ -241,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = given
     configure_output(args.quiet)
     handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
-               "evaluate": cmd_evaluate, "validate": cmd_validate, "generate": cmd_generate}[args.command]
+               "evaluate": cmd_evaluate, "validate": cmd_validate, "generate": cmd_generate,
+               "leakage": cmd_leakage}[args.command]
     try:
         return handler(args)
     except HarnessError as exc:
