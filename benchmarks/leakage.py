@@ -55,9 +55,9 @@ class LeakageSettings:
     def method(self) -> dict[str, Any]:
         return {
             "normalisation": "NFKC, casefold, punctuation and symbols removed, whitespace collapsed",
-            "near_duplicate": (f"MinHash over word {self.shingle}-gram shingles, {self.num_perm} permutations, "
-                               f"LSH {self.bands} bands x {self.num_perm // self.bands} rows, candidates "
-                               f"verified by exact Jaccard >= {self.threshold}"),
+            "near_duplicate": (f"MinHash over word {self.shingle}-gram shingles, {self.num_perm} "
+                               f"permutations, LSH {self.bands} bands x {self.num_perm // self.bands} rows, "
+                               f"candidates verified by exact Jaccard >= {self.threshold}"),
             **asdict(self),
         }
 
@@ -176,7 +176,8 @@ def match(eval_texts: Texts, train_texts: Texts, skip: set[int] = frozenset()) -
     return found
 
 
-def _examples(found: dict[int, dict[str, Any]], eval_ids: list[str], train_ids: list[str]) -> list[dict[str, Any]]:
+def _examples(found: dict[int, dict[str, Any]], eval_ids: list[str],
+              train_ids: list[str]) -> list[dict[str, Any]]:
     return [{"eval": eval_ids[i], "train": train_ids[m["train"][0]], "kind": m["kind"],
              "jaccard": round(m["jaccard"], 4)} for i, m in sorted(found.items())[:N_EXAMPLES]]
 
@@ -213,8 +214,8 @@ def check(train: Split, evaluated: Split, relevance_level: int = 1,
         "passages": {"eval": len(p_eval_ids), "train": len(p_train_ids), **_kinds(passages),
                      "shared_ids": len(shared_ids),
                      "shared_corpus": len(shared_ids) == len(p_eval_ids) == len(p_train_ids) > 0,
-                     "examples": _examples({i: m for i, m in passages.items() if p_eval_ids[i] not in shared_ids},
-                                           p_eval_ids, p_train_ids)},
+                     "examples": _examples({i: m for i, m in passages.items()
+                                            if p_eval_ids[i] not in shared_ids}, p_eval_ids, p_train_ids)},
         "relevant": {"eval_queries": len(judged), "in_train_positives": len(to_positive),
                      "in_train_corpus": len(to_corpus), "examples": to_positive[:N_EXAMPLES]},
     }

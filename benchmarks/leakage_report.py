@@ -31,8 +31,8 @@ def findings(leak: dict[str, Any], evaluated: str = "evaluated") -> list[str]:
         out.append(f"{q['exact'] + q['near']:,} of {q.get('eval', 0):,} {evaluated} queries also in train "
                    f"({q['exact']:,} exact, {q['near']:,} near-duplicate)")
     if rel.get("in_train_positives", 0):
-        out.append(f"{rel['in_train_positives']:,} of {rel.get('eval_queries', 0):,} evaluated queries have a "
-                   "relevant passage that is also judged relevant in train")
+        out.append(f"{rel['in_train_positives']:,} of {rel.get('eval_queries', 0):,} evaluated queries "
+                   "have a relevant passage that is also judged relevant in train")
     if not p.get("shared_corpus") and p.get("exact", 0) + p.get("near", 0):
         out.append(f"{p['exact'] + p['near']:,} of {p.get('eval', 0):,} passages also in the train corpus "
                    f"({p['exact']:,} exact, {p['near']:,} near-duplicate)")
@@ -55,8 +55,9 @@ def describe(leak: dict[str, Any], train: str, evaluated: str) -> str:
     if p.get("shared_corpus"):
         text += (f"; the splits share one corpus of {p.get('eval', 0):,} passages (as BEIR splits do: "
                  "expected, not a leak by itself)")
-    return text + (f" (exact after normalising the text, or near-duplicate: word {m.get('shingle')}-gram Jaccard "
-                   f">= {m.get('threshold')}, MinHash-LSH candidates verified exactly)." if m else ".")
+    how = (f" (exact after normalising the text, or near-duplicate: word {m.get('shingle')}-gram Jaccard "
+           f">= {m.get('threshold')}, MinHash-LSH candidates verified exactly).")
+    return text + (how if m else ".")
 
 
 def leakage_notes(records: Iterable[Any]) -> list[str]:
@@ -67,7 +68,8 @@ def leakage_notes(records: Iterable[Any]) -> list[str]:
         leak = leakage_of(data) if data.get("status") == "ok" else None
         if leak is None:
             continue
-        train, evaluated = str(data["training"].get("split", "?")), str(data.get("dataset", {}).get("split", "?"))
+        train = str(data["training"].get("split", "?"))
+        evaluated = str(data.get("dataset", {}).get("split", "?"))
         counts = json.dumps({k: v for k, v in leak.items() if k != "method"}, sort_keys=True)
         pairs.setdefault((train, evaluated, counts), (leak, []))[1].append(str(data.get("row")))
     lines = [f"Leakage check ({', '.join(f'`{r}`' for r in rows)}), {describe(leak, train, evaluated)}"
@@ -76,14 +78,16 @@ def leakage_notes(records: Iterable[Any]) -> list[str]:
 
 
 def add_leakage_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    lk = sub.add_parser("leakage", parents=[common], help="check a suite's train / evaluation splits for leakage",
+    lk = sub.add_parser("leakage", parents=[common],
+                        help="check a suite's train / evaluation splits for leakage",
                         description="For every dataset of the suite that names a train_split: queries and "
                         "passages shared with the evaluated split (exact after normalisation, or near-"
-                        "duplicate by MinHash-verified Jaccard), and evaluated queries whose relevant passage "
-                        "is judged relevant in train. Trains nothing; the same counts go into every trained "
-                        "row's record.")
+                        "duplicate by MinHash-verified Jaccard), and evaluated queries whose relevant "
+                        "passage is judged relevant in train. Trains nothing; the same counts go into every "
+                        "trained row's record.")
     lk.add_argument("suite", metavar="SUITE", help="suite name or path to a suite YAML")
-    lk.add_argument("--dataset", action="append", default=[], metavar="NAME", help="only this dataset; repeatable")
+    lk.add_argument("--dataset", action="append", default=[], metavar="NAME",
+                    help="only this dataset; repeatable")
     lk.add_argument("--format", choices=["text", "json"], default="text")
 
 
@@ -99,7 +103,8 @@ def cmd_leakage(args: argparse.Namespace) -> int:
     entries = [d for d in suite.datasets if d.train_split and (not args.dataset or d.name in args.dataset
                                                                or d.key in args.dataset)]
     if not entries:
-        raise ConfigError(f"suite {suite.name}: no dataset{' of ' + ', '.join(args.dataset) if args.dataset else ''} "
+        among = f" of {', '.join(args.dataset)}" if args.dataset else ""
+        raise ConfigError(f"suite {suite.name}: no dataset{among} "
                           "names a train_split, so there is no pair to check")
     out = []
     for d in entries:
