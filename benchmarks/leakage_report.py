@@ -53,11 +53,11 @@ def describe(leak: dict[str, Any], train: str, evaluated: str) -> str:
     text = f"train split `{train}` vs evaluated split `{evaluated}`: "
     text += (f"{WARN} " + "; ".join(found)) if found else "no query, passage or relevant passage shared"
     if p.get("shared_corpus"):
-        text += (f"; the splits share one corpus of {p.get('eval', 0):,} passages (as BEIR splits do: "
-                 "expected, not a leak by itself)")
-    how = (f" (exact after normalising the text, or near-duplicate: word {m.get('shingle')}-gram Jaccard "
-           f">= {m.get('threshold')}, MinHash-LSH candidates verified exactly).")
-    return text + (how if m else ".")
+        text += (f"; the splits share one corpus of {p.get('eval', 0):,} passages, as BEIR splits do "
+                 "(expected, not a leak by itself)")
+    how = (f" Matched exactly after normalising the text, or as near duplicates (word {m.get('shingle')}-gram "
+           f"Jaccard >= {m.get('threshold')}, MinHash-LSH candidates verified exactly).")
+    return text + "." + (how if m else "")
 
 
 def leakage_notes(records: Iterable[Any]) -> list[str]:
