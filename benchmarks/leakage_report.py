@@ -55,8 +55,8 @@ def describe(leak: dict[str, Any], train: str, evaluated: str) -> str:
     if p.get("shared_corpus"):
         text += (f"; the splits share one corpus of {p.get('eval', 0):,} passages, as BEIR splits do "
                  "(expected, not a leak by itself)")
-    how = (f" Matched exactly after normalising the text, or as near duplicates (word {m.get('shingle')}-gram "
-           f"Jaccard >= {m.get('threshold')}, MinHash-LSH candidates verified exactly).")
+    how = (" Matched exactly after normalising the text, or as near duplicates "
+           f"(word {m.get('shingle')}-gram Jaccard >= {m.get('threshold')}, MinHash-LSH candidates verified exactly).")
     return text + "." + (how if m else "")
 
 
