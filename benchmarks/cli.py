@@ -9,6 +9,7 @@ Usage::
     python harness.py validate                      # check every suite and dataset card
     python harness.py generate --from-pdf DIR --out NAME   # questions (and answers) from PDFs
     python harness.py compare SUITE DATASET ROW_A ROW_B     # the queries where two rows differ most
+    python harness.py leakage llamaindex-10k        # what the train split shares with the evaluated one
 """
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ from pathlib import Path
 from benchmarks.errors import HarnessError
 from benchmarks.generate.cli import add_generate_parser, cmd_generate  # light: imports no torch
 from benchmarks.compare import add_compare_parser, cmd_compare  # light too
+from benchmarks.leakage_report import add_leakage_parser, cmd_leakage  # light too
 
 # OpenMP threads that spin while waiting made torch ~10x slower on a busy 2-core machine
 # (measured on MiniLM encoding); must be set before torch is first imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-COMMANDS = ("run", "list", "leaderboard", "evaluate", "validate", "generate", "compare")
+COMMANDS = ("run", "list", "leaderboard", "evaluate", "validate", "generate", "compare", "leakage")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--format", choices=["table", "json"], default="table")
     add_generate_parser(sub, common)
     add_compare_parser(sub, common)
+    add_leakage_parser(sub, common)
     return parser
 
 
@@ -252,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_output(args.quiet)
     handler = {"run": cmd_run, "list": cmd_list, "leaderboard": cmd_leaderboard,
                "evaluate": cmd_evaluate, "validate": cmd_validate, "generate": cmd_generate,
-               "compare": cmd_compare}[args.command]
+               "compare": cmd_compare,
+               "leakage": cmd_leakage}[args.command]
     try:
         return handler(args)
     except HarnessError as exc:

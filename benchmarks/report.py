@@ -12,6 +12,7 @@ from typing import Any
 from benchmarks.errors import DataError, HarnessError
 from benchmarks.fsutil import atomic_write_bytes
 from benchmarks.power import mde_note
+from benchmarks.leakage_report import leakage_notes
 from benchmarks.records import LoadedRecord, load_records, portable
 from benchmarks.staleness import (Section, classify, group_records, load_suite_if_known, row_command,
                                   row_refresh)
@@ -212,6 +213,7 @@ def dataset_section(suite_name: str, dataset: str, records: list[LoadedRecord], 
     if missing:
         lines += [f"{MISSING}: no value recorded for that metric.", "", *missing, ""]
     lines += _skipped_rows_note(ref)
+    lines += leakage_notes(section.records)  # what trained rows' train split shares with this one
     boot, sig = settings.get("bootstrap", {}), settings.get("significance", {})
     note = (
         f"Mean over queries with [{boot.get('confidence', 0.95):.0%} bootstrap CI, "

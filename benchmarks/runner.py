@@ -23,6 +23,7 @@ from benchmarks.context import RunContext, SearchSettings
 from benchmarks.errors import ConfigError, DataUnavailable
 from benchmarks.metrics import evaluate
 from benchmarks.fingerprint import evaluation_fingerprint
+from benchmarks.leakage import cached_check
 from benchmarks.provenance import device_description, environment, source_sha256
 from benchmarks.record_checks import refresh_command
 from benchmarks.records import integer_counts, record_path, write_attempt, write_record
@@ -247,8 +248,12 @@ class SuiteRunner:
         if ds.entry.train_split is None:
             raise ConfigError(f"{retriever.name} needs training but dataset {ds.entry.key} names no train_split")
         t0 = time.perf_counter()
-        info = retriever.fit(load_split(ds.card, ds.entry.train_split), ctx)
-        return {"split": ds.entry.train_split, "wall_s": round(time.perf_counter() - t0, 3), **(info or {})}
+        train_split = load_split(ds.card, ds.entry.train_split)
+        info = retriever.fit(train_split, ctx)
+        wall_s = round(time.perf_counter() - t0, 3)
+        # What the train split shares with the evaluated one (information only: not fingerprinted).
+        leakage = cached_check(train_split, ds.split, relevance_level(ds.card))
+        return {"split": ds.entry.train_split, "wall_s": wall_s, **(info or {}), "leakage": leakage}
 
     def score(self, split: Split, run: Run, level: int) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
         suite = self.suite
