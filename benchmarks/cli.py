@@ -5,6 +5,7 @@ Usage::
     python harness.py --suite beir-scifact          # run a suite (same as: run --suite ...)
     python harness.py list                          # suites, datasets, retrievers
     python harness.py leaderboard                   # rebuild leaderboard.md from results/
+    python harness.py leaderboard --format html     # ... or leaderboard.html (also csv, json, latex)
     python harness.py evaluate --qrels Q --run R --metrics ndcg@10,mrr@10 --format json
     python harness.py validate                      # check every suite and dataset card
     python harness.py generate --from-pdf DIR --out NAME   # questions (and answers) from PDFs
@@ -91,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="delete stale records (and their sidecars) first, printing each one")
     lb.add_argument("--allow-empty", action="store_true",
                     help="write the leaderboard even when the results dir holds no records")
+    lb.add_argument("--format", choices=("md", "csv", "json", "latex", "html"), default="md",
+                    help="md (default): the Markdown leaderboard and its plots; csv / json: a row per retriever "
+                    "with the records' exact numbers; latex: booktabs tables; html: one self-contained page")
+    lb.add_argument("-o", "--output", type=Path, default=None,
+                    help="file to write (default: --leaderboard, with .csv / .json / .tex / .html for those)")
     sub.add_parser("validate", parents=[common], help="check every suite and dataset card")
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a run file against qrels",
@@ -157,15 +163,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from benchmarks.report import write_leaderboard
+    from benchmarks.report import default_output, write_leaderboard
     from benchmarks.staleness import prune_stale
 
     if args.prune:
         for path, reason, removed in prune_stale(args.results_dir):
             print(f"pruned {path} ({len(removed)} file(s)): {reason}")
-    write_leaderboard(args.results_dir, args.leaderboard, allow_empty=args.allow_empty)
+    out = args.output or default_output(args.leaderboard, args.format)
+    write_leaderboard(args.results_dir, out, allow_empty=args.allow_empty, fmt=args.format)
     if args.quiet < 2:
-        print(f"wrote {args.leaderboard} from {args.results_dir}")
+        print(f"wrote {out} from {args.results_dir}")
     return EXIT_OK
 
 

@@ -74,7 +74,7 @@ def leakage_notes(records: Iterable[Any]) -> list[str]:
         pairs.setdefault((train, evaluated, counts), (leak, []))[1].append(str(data.get("row")))
     lines = [f"Leakage check ({', '.join(f'`{r}`' for r in rows)}), {describe(leak, train, evaluated)}"
              for (train, evaluated, _), (leak, rows) in pairs.items()]
-    return [*lines, ""] if lines else []
+    return lines
 
 
 def add_leakage_parser(sub: Any, common: argparse.ArgumentParser) -> None:

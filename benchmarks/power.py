@@ -80,7 +80,7 @@ def mde_note(section: Any, metrics: list[str], alpha: float | None = None) -> li
 
     Only when the baseline is the section's reference (so the rows it speaks for are compared like
     for like, benchmarks/staleness.py); from the baseline's per-query sidecar alone. Returns the
-    note's lines (with a blank line after), or [] when there is no such baseline."""
+    note's lines, or [] when there is no such baseline."""
     comparable = section.comparable()
     base = next((r for r in comparable if r.row == section.baseline), None)
     if base is None or len(comparable) < 2:  # no row is tested against it: no mark to explain
@@ -111,4 +111,4 @@ def mde_note(section: Any, metrics: list[str], alpha: float | None = None) -> li
              f"assuming a correlation of {RHO:g} between rows)")
     if flat:
         text += f"; {', '.join(flat)}: no spread to size it from (the baseline scores every query alike)"
-    return [text + ". A blank ▲/▼ cell means no more than that.", ""]
+    return [text + ". A blank ▲/▼ cell means no more than that."]

@@ -181,7 +181,7 @@ def test_leaderboard_note_and_flag():
                  split({"e1": "claim a", "e2": "claim b"}, corpus, {"e1": {"d1": 1}, "e2": {"d1": 1}}))
     recs = [record("bm25", None), record("adapter", leak), record("contrastive", leak)]
     lines = leakage_notes(recs)
-    assert len(lines) == 2
+    assert len(lines) == 1  # one line per (train, eval) pair
     assert lines[0].startswith("Leakage check (`adapter`, `contrastive`), train split `train`")
     assert "⚠ 1 of 2 `test` queries also in train (1 exact, 0 near-duplicate)" in lines[0]
     assert "2 of 2 evaluated queries have a relevant passage that is also judged relevant in train" \

@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks.records import LoadedRecord
 from benchmarks.report import UP, paired_tests, significance, p_value_table
+from md_tables import table_rows
 
 QUERIES = ["q1", "q2", "q3", "q4", "q5"]
 
@@ -52,4 +53,6 @@ def test_table_lists_every_test():
     tests = paired_tests([record("base", [0] * 5), record("all", [1] * 5)], "base", ["mrr@5"])
     lines = p_value_table(tests, "base")
     assert lines[0] == "<details><summary>Paired tests against <code>base</code></summary>"
-    assert any(line.startswith("| all | mrr@5 | +1.0000 | 0.06") for line in lines)
+    rows = table_rows("\n".join(lines))
+    assert rows[0] == ["retriever", "metric", "Δ mean", "p", "p adjusted"]
+    assert rows[1][:3] == ["all", "mrr@5", "+1.0000"] and rows[1][3].startswith("0.06") and len(rows) == 2
