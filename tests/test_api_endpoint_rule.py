@@ -16,7 +16,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from embedding_server import EmbeddingServer  # noqa: E402
 from secret_scan import SECRET  # noqa: E402
 
-pytest.importorskip("openai")
 
 from benchmarks.cli import main  # noqa: E402
 

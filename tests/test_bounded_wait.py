@@ -23,7 +23,6 @@ from embedding_server import EmbeddingServer  # noqa: E402
 from secret_scan import SECRET, leaks  # noqa: E402
 from test_generate import _pdf  # noqa: E402
 
-pytest.importorskip("openai")
 
 from benchmarks.context import RunContext  # noqa: E402
 from retrievers.openai_ada import AdaParams, OpenAIEmbeddingRetriever  # noqa: E402

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -278,11 +277,11 @@ def test_real_scifact_counts(shared):
     assert train.files["corpus"]["sha256"].startswith("d289bf5d")
 
 
-def test_real_scifact_corpus_parses_fast(shared):
+def test_real_scifact_corpus_parses(shared):
+    # How fast it parses is measured in benchmarks/perf, not asserted on a shared machine.
     card = load_card("scifact")
-    start = time.perf_counter()
     corpus = read_corpus(card, datapath.resolve("scifact/corpus.jsonl"))
-    assert len(corpus) == 5183 and time.perf_counter() - start < 2.0
+    assert len(corpus) == 5183
 
 
 def test_real_llamaindex_counts(shared):

@@ -172,7 +172,11 @@ def test_masks_follow_the_switches():
     rows = [encode_row(tok, "what is the capital", "paris is the capital", "paris city", TextOptions(max_len=64)),
             encode_row(tok, "where do penguins live", "they live on ice", "antarctica", TextOptions(max_len=64))]
     batch = collate(tok, rows, "cpu")
-    assert tok.pad_token_id is None or batch["input_ids"][1, -1].item() == tok.pad_token_id
+    # The tokenizer has no pad token, so the shorter row is right-padded with EOS (as DALM sets pad = eos).
+    assert tok.pad_token_id is None and tok.eos_token_id == 2
+    n_short = len(rows[1].ids)
+    assert batch["input_ids"][1, n_short:].tolist() == [2] * (len(rows[0].ids) - n_short) and n_short < len(rows[0].ids)
+    assert batch["attention_mask"][1].tolist() == [1] * n_short + [0] * (len(rows[0].ids) - n_short)
     answer_only, answer = target_masks(batch["attention_mask"], batch["answer_start"], False)
     assert answer_only.sum(1).tolist() == [3, 2]  # "paris city </s>", "antarctica </s>"
     assert torch.equal(answer_only, answer)

@@ -249,7 +249,6 @@ class _ChatHandler(BaseHTTPRequestHandler):
 
 
 def test_openai_backend_against_loopback_server(monkeypatch):
-    pytest.importorskip("openai")
     server = HTTPServer(("127.0.0.1", 0), _ChatHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -22,7 +22,6 @@ from embedding_server import EmbeddingServer, Fault  # noqa: E402
 from secret_scan import SECRET, forms, leaks, leaks_in_tree  # noqa: E402
 from test_generate import _pdf  # noqa: E402
 
-pytest.importorskip("openai")
 
 REPO = Path(__file__).resolve().parents[1]
 ECHO = "overloaded; your header was {auth}"
