@@ -248,7 +248,7 @@ class EmbeddingServer:
                 entry = {"n_inputs": len(body.get("input") or []), "fault": fault.kind if fault else None,
                          "encoding_format": body.get("encoding_format"), "model": body.get("model"),
                          "dimensions": body.get("dimensions"), "auth": self.headers.get("Authorization"),
-                         "inputs": body.get("input"), "t": time.monotonic()}
+                         "inputs": body.get("input"), "body": body, "t": time.monotonic()}
                 with server._lock:
                     server.stats.log.append(entry)
                 if hold:

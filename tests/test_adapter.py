@@ -8,7 +8,9 @@ import torch
 
 from retrievers.adapter_models import LinearLayer, TwoLayerNN, apply_adapter, load_adapter, save_adapter
 from retrievers.bge_adapter import AdapterParams, mnrl_loss, train_adapter
-from test_artifacts import one_thread, run_suite, write_tiny_suite  # noqa: F401 (one_thread: autouse fixture)
+from tiny_training import run_suite, write_tiny_suite  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
 
 def test_mnrl_loss_hand_worked():

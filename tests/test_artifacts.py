@@ -6,49 +6,10 @@ import pytest
 
 from benchmarks.artifacts import ArtifactCache, artifact_key, content_hash, file_hashes, make_spec
 from benchmarks.training import LossLog, batches, linear_warmup, pairs_hash, same_passage_groups, training_pairs
-from benchmarks.types import Doc, Split
+from benchmarks.types import Split
+from tiny_training import TOPICS, tiny_split
 
-TOPICS = {
-    "p1": "The cat sat on the warm kitchen mat all afternoon.",
-    "p2": "Quarterly revenue grew twelve percent thanks to ride sharing.",
-    "p3": "The volcano erupted and covered the island village in ash.",
-    "p4": "Penguins huddle together to survive the antarctic winter.",
-    "p5": "The court ruled the patent invalid for lack of novelty.",
-    "p6": "Sourdough bread needs a long cold fermentation to taste sour.",
-}
-QUESTIONS = {
-    "p1": ["Where did the cat sit?", "What did the cat do in the afternoon?"],
-    "p2": ["How much did revenue grow?", "Why did quarterly revenue increase?"],
-    "p3": ["What covered the island village?", "Which mountain erupted?"],
-    "p4": ["How do penguins survive winter?", "Where do penguins huddle?"],
-    "p5": ["Why was the patent invalid?", "What did the court rule?"],
-    "p6": ["How is sourdough fermented?", "What makes bread taste sour?"],
-}
-
-
-def tiny_split() -> Split:
-    """12 questions, 2 per passage, in passage order (like LlamaIndex's generated data)."""
-    queries, qrels = {}, {}
-    for pid, questions in QUESTIONS.items():
-        for i, q in enumerate(questions):
-            qid = f"{pid}-q{i}"
-            queries[qid] = q
-            qrels[qid] = {pid: 1}
-    return Split(corpus={d: Doc(t) for d, t in TOPICS.items()}, queries=queries, qrels=qrels)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Torch on one thread in these tests. When other processes keep both cores busy, OpenMP's
-    spin-waiting makes 2-thread inference about 10x slower (measured: 0.53 s vs 0.04 s per
-    single-text MiniLM encode); results do not depend on it, test time does."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
 SPEC = make_spec("test", {"model": "m", "weights": "abc"}, "d" * 64, {"lr": 0.1, "epochs": 2}, 0, "1")
 
@@ -163,40 +124,3 @@ def test_loss_log_summary():
     assert math.isclose(sum(log.step_losses) / 2, log.epoch_losses[0])
 
 
-def write_tiny_suite(tmp_path, monkeypatch, rows, name="trainsuite"):
-    """The tiny split as a LlamaIndex-JSON card (train = eval) and a suite with ``rows``."""
-    import hashlib
-
-    split = tiny_split()
-    data = tmp_path / "data" / "tinyqa"
-    data.mkdir(parents=True)
-    payload = json.dumps({"queries": split.queries, "corpus": {d: doc.text for d, doc in split.corpus.items()},
-                          "relevant_docs": {q: list(r) for q, r in split.qrels.items()}, "mode": "text"})
-    (data / "qa.json").write_text(payload)
-    sha = hashlib.sha256(payload.encode()).hexdigest()
-    cards, suites = tmp_path / "cards", tmp_path / "suites"
-    cards.mkdir()
-    suites.mkdir()
-    (cards / "tinyqa.yaml").write_text(
-        "schema: dataset/v1\nname: tinyqa\nversion: 1\ndescription: six passages, twelve questions\n"
-        "format: llamaindex-json\nsplits:\n"
-        f"  all:\n    data: {{path: tinyqa/qa.json, sha256: {sha}}}\n")
-    lines = "".join(f"  - {row}\n" for row in rows)
-    (suites / f"{name}.yaml").write_text(
-        f"schema: suite/v1\nname: {name}\ndatasets:\n  - {{name: tinyqa, split: all, train_split: all}}\n"
-        f"metrics: [hit_rate@1, mrr@3]\ntop_k: 3\nseed: 0\nretrievers:\n{lines}")
-    monkeypatch.setenv("HARNESS_DATA_PATH", str(tmp_path / "data"))
-    monkeypatch.setenv("HARNESS_DATASETS_DIR", str(cards))
-    monkeypatch.setenv("HARNESS_SUITES_DIR", str(suites))
-    return name
-
-
-def run_suite(tmp_path, name, out, *extra):
-    from benchmarks.cli import main
-
-    results = tmp_path / out
-    code = main(["--suite", name, "--results-dir", str(results), "--leaderboard", str(tmp_path / f"{out}.md"),
-                 "--quiet", "--no-leaderboard", *extra])
-    records = {p.stem: json.loads(p.read_text()) for p in results.rglob("*.json")
-               if not p.name.endswith(".per_query.json")}
-    return code, records

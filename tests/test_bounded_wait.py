@@ -21,7 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from embedding_server import EmbeddingServer  # noqa: E402
 from secret_scan import SECRET, leaks  # noqa: E402
-from test_generate import _pdf  # noqa: E402
+from generate_fakes import _pdf  # noqa: E402
 
 
 from benchmarks.context import RunContext  # noqa: E402

@@ -8,7 +8,9 @@ import torch
 from benchmarks.training import duplicate_mask, same_passage_groups, training_pairs
 from retrievers.contrastive import ContrastiveParams, ContrastiveRetriever
 from retrievers.contrastive_train import pool, symmetric_infonce, train_contrastive
-from test_artifacts import one_thread, run_suite, tiny_split, write_tiny_suite  # noqa: F401 (one_thread: autouse fixture)
+from tiny_training import run_suite, tiny_split, write_tiny_suite  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
 
 def ce(logits, target):

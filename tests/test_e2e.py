@@ -229,7 +229,7 @@ QA = [("q0", "what is the capital of france", "d0", "paris"), ("q1", "where do p
       ("q4", "where is paris", "d0", "france"), ("q5", "penguins live where", "d1", "on ice")]
 
 
-def tiny_split(with_answers=True):
+def qa_split(with_answers=True):
     return Split(corpus={d: Doc(t) for d, t in TOPICS.items()}, queries={q: t for q, t, _, _ in QA},
                  qrels={q: {d: 1} for q, _, d, _ in QA}, answers={q: a for q, _, _, a in QA} if with_answers else None)
 
@@ -290,7 +290,7 @@ def test_tiny_fit_then_retrieve_and_reuse(tiny_models, tmp_path):
     ctx = RunContext(cache_dir=tmp_path, device="cpu", progress=False)
     params = tiny_params(tiny_models, epochs=2, grad_accum_steps=2, warmup_steps=0)
     retriever = E2ERetriever("e2e", params)
-    info = retriever.fit(tiny_split(), ctx)
+    info = retriever.fit(qa_split(), ctx)
     assert info["examples"] == 6 and info["answers"]["from_split"] == 6 and not info["reused"]
     # 6 rows / batch 3 = 2 micro-batches per epoch = 1 optimizer step per epoch (accumulation 2)
     assert info["optimizer_steps"] == 2
@@ -304,14 +304,14 @@ def test_tiny_fit_then_retrieve_and_reuse(tiny_models, tmp_path):
     assert not (art / "generator" / "README.md").exists()
     assert info["generator"]["base"]["weights_sha256"] and info["generator"]["trained_sha256"]
     assert info["retriever_trained_weights_sha256"] != info["retriever_base"]["weights_sha256"]
-    run = retriever.retrieve(tiny_split().corpus, tiny_split().queries, 2, ctx)
+    run = retriever.retrieve(qa_split().corpus, qa_split().queries, 2, ctx)
     assert set(run) == {q for q, *_ in QA} and all(len(docs) == 2 for docs in run.values())
     card = retriever.card()
     assert {"checkpoint", "generator_base", "generator_checkpoint"} <= set(card.artifacts)
     again = E2ERetriever("e2e", params)
-    info2 = again.fit(tiny_split(), ctx)
+    info2 = again.fit(qa_split(), ctx)
     assert info2["reused"] and info2["artifact_sha256"] == info["artifact_sha256"]
-    assert again.retrieve(tiny_split().corpus, tiny_split().queries, 2, ctx) == run
+    assert again.retrieve(qa_split().corpus, qa_split().queries, 2, ctx) == run
 
 
 def test_missing_answers_are_generated_and_cached(tiny_models, tmp_path, monkeypatch):
@@ -329,7 +329,7 @@ def test_missing_answers_are_generated_and_cached(tiny_models, tmp_path, monkeyp
             return "the answer\n\nextra commentary"
 
     monkeypatch.setattr(backends, "make_backend", lambda name, options: Fake())
-    split = tiny_split()
+    split = qa_split()
     split.answers = {"q0": "paris", "q1": "  "}  # q1's blank answer counts as missing
     retriever = E2ERetriever("e2e", tiny_params(tiny_models, answers="auto", max_train_examples=4))
     chosen = training_pairs(split)[:4]

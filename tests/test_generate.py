@@ -5,11 +5,8 @@ is ``-m slow``.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -17,73 +14,12 @@ from benchmarks.errors import HarnessError
 from benchmarks.generate import backends as gen_backends
 from benchmarks.generate.backends import BackendOptions, Sampling
 from benchmarks.generate.cache import OutputCache
-from benchmarks.generate.cli import add_generate_parser, cmd_generate
 from benchmarks.generate.pdf import Page, chunk_words, evenly_spaced, extract_pages
 from benchmarks.generate.pipeline import dalm_filter, has_n_questions, parse_answer, parse_questions
 from benchmarks.generate.prompts import RULE, load_prompt
+from embedding_server import EmbeddingServer, Fault
 
-PAGES = ["alpha beta gamma delta epsilon zeta", "eta theta iota kappa"]
-
-
-def _pdf(pages: list[str]) -> bytes:
-    """A minimal valid PDF: one Helvetica text line per page, xref offsets computed."""
-    n = len(pages)
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode(),
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    for i, text in enumerate(pages):
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-                    f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode())
-        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    out, offsets = b"%PDF-1.4\n", []
-    for k, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % k + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-
-
-class FakeBackend:
-    """Answers from the excerpt's words, so expected outputs can be worked out by hand."""
-
-    calls = 0
-    fail_after: int | None = None  # raise KeyboardInterrupt on this call number (a kill)
-
-    def __init__(self, options: BackendOptions):
-        self.identity = {"backend": "fake", "model": options.model or "fake-1"}
-
-    def chat(self, messages, sampling, seed, stop=None):
-        FakeBackend.calls += 1
-        if FakeBackend.fail_after is not None and FakeBackend.calls > FakeBackend.fail_after:
-            raise KeyboardInterrupt
-        words = messages[-1]["content"].split(RULE)[1].split()
-        if "Question:" in messages[-1]["content"]:
-            return f"It is {words[-1]}.\n\nThis second paragraph is dropped."
-        return f"1. What comes after {words[0]}?\n\n2) Which word ends it, {words[-1]}?\n3. Extra question"
-
-
-@pytest.fixture
-def gen(tmp_path, monkeypatch):
-    """Run ``generate`` in-process with the fake backend; returns (run, pdf folder, data dir)."""
-    monkeypatch.setitem(gen_backends.BACKENDS, "fake", FakeBackend)
-    FakeBackend.calls, FakeBackend.fail_after = 0, None
-    pdfs = tmp_path / "pdfs"
-    pdfs.mkdir()
-    (pdfs / "Doc One.pdf").write_bytes(_pdf(PAGES))
-    data = tmp_path / "data"
-    monkeypatch.setenv("HARNESS_DATA_PATH", str(data))
-    monkeypatch.setenv("HARNESS_DATASETS_DIR", str(data / "cards"))
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--quiet", action="store_true")
-    parser = argparse.ArgumentParser()
-    add_generate_parser(parser.add_subparsers(dest="command"), common)
-
-    def run(*argv: str) -> int:
-        return cmd_generate(parser.parse_args(["generate", "--quiet", "--backend", "fake", *argv]))
-    return run, pdfs, data
+from generate_fakes import PAGES, FakeBackend, _pdf  # noqa: F401 (gen: conftest.py fixture)
 
 
 def test_parse_questions_follows_llamaindex_rules():
@@ -226,46 +162,20 @@ def test_prompt_template_checks(tmp_path):
     assert "CTX" in messages[1]["content"] and "Write 3 questions" in messages[1]["content"]
 
 
-class _ChatHandler(BaseHTTPRequestHandler):
-    requests: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _ChatHandler.requests.append({"auth": self.headers.get("Authorization"), **body})
-        status, reply = 200, {"id": "x", "object": "chat.completion", "created": 0, "model": "served-1",
-                              "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                                  "role": "assistant", "content": "1. Q one?\n2. Q two?"}}]}
-        if body["model"] == "deny":
-            status, reply = 401, {"error": {"message": "bad key", "type": "auth"}}
-        data = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_openai_backend_against_loopback_server(monkeypatch):
-    server = HTTPServer(("127.0.0.1", 0), _ChatHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("MY_KEY", "sk-test")
-        url = f"http://127.0.0.1:{server.server_port}/v1"
-        backend = gen_backends.OpenAIBackend(BackendOptions(model="m1", base_url=url, api_key_env="MY_KEY"))
+    with EmbeddingServer(chat_reply="1. Q one?\n2. Q two?", chat_model="served-1") as server:
+        monkeypatch.setenv("MY_KEY", "sk-test-0123456789")
+        backend = gen_backends.OpenAIBackend(BackendOptions(model="m1", base_url=server.base_url,
+                                                            api_key_env="MY_KEY"))
         hi = [{"role": "user", "content": "hi"}]
         text = backend.chat(hi, Sampling(max_new_tokens=7, temperature=0.5), seed=11)
         assert parse_questions(text, 2) == ["Q one?", "Q two?"] and backend.served_models == {"served-1"}
-        sent = _ChatHandler.requests[-1]
-        assert (sent["auth"], sent["model"], sent["max_tokens"], sent["temperature"], sent["seed"]) == (
-            "Bearer sk-test", "m1", 7, 0.5, 11)
-        denied = gen_backends.OpenAIBackend(BackendOptions(model="deny", base_url=url, api_key_env="MY_KEY"))
+        sent = server.stats.log[-1]
+        assert (sent["auth"], sent["model"]) == ("Bearer sk-test-0123456789", "m1")
+        assert (sent["body"]["max_tokens"], sent["body"]["temperature"], sent["body"]["seed"]) == (7, 0.5, 11)
+        server.script(Fault("401", message="bad key"))
         with pytest.raises(HarnessError, match="refused"):
-            denied.chat([{"role": "user", "content": "hi"}], Sampling(max_new_tokens=7), seed=0)
-    finally:
-        server.shutdown()
+            backend.chat(hi, Sampling(max_new_tokens=7), seed=0)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("NO_SUCH_KEY", raising=False)
     with pytest.raises(HarnessError, match="no API key"):

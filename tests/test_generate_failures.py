@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_generate import FakeBackend, gen  # noqa: E402,F401 (gen is a fixture)
+from generate_fakes import FakeBackend  # noqa: E402 (gen: conftest.py fixture)
 
 from benchmarks.generate import backends as gen_backends  # noqa: E402
 

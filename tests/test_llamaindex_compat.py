@@ -22,7 +22,9 @@ from benchmarks.training import training_pairs  # noqa: E402
 from retrievers.adapter_models import TwoLayerNN, apply_adapter, load_adapter, save_adapter  # noqa: E402
 from retrievers.bge_adapter import AdapterParams, train_adapter  # noqa: E402
 from retrievers.llamaindex_path import LlamaIndexRetriever, recorded_losses  # noqa: E402
-from test_artifacts import one_thread, run_suite, tiny_split, write_tiny_suite  # noqa: E402, F401 (one_thread: autouse fixture)
+from tiny_training import run_suite, tiny_split, write_tiny_suite  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
 DIM = 8
 

@@ -20,7 +20,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from embedding_server import EmbeddingServer, Fault  # noqa: E402
 from secret_scan import SECRET, forms, leaks, leaks_in_tree  # noqa: E402
-from test_generate import _pdf  # noqa: E402
+from generate_fakes import _pdf  # noqa: E402
 
 
 REPO = Path(__file__).resolve().parents[1]
