@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmarks.datapath import sha256_file
 from benchmarks.fsutil import atomic_write_json
 
 log = logging.getLogger("harness")
@@ -81,11 +82,7 @@ def file_hashes(folder: Path) -> dict[str, str]:
         rel = path.relative_to(folder).as_posix()
         if rel == META:
             continue
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        out[rel] = digest.hexdigest()
+        out[rel] = sha256_file(path)
     return out
 
 

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import __version__
-from benchmarks.datapath import sha256_file
+from benchmarks.datapath import REPO_ROOT, sha256_file
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 KEY_PACKAGES = (
     "torch", "sentence-transformers", "transformers", "numpy", "scipy", "faiss-cpu", "bm25s",
     "openai", "peft",
