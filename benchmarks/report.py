@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.compress_report import compression_lines
 from benchmarks.errors import DataError, HarnessError
 from benchmarks.fsutil import atomic_write_bytes
 from benchmarks.records import LoadedRecord, load_records, portable
@@ -224,7 +225,8 @@ def dataset_section(suite_name: str, dataset: str, records: list[LoadedRecord], 
             f"{sig.get('n_resamples', 10000):,} resamples, {sig.get('correction', 'holm')}-corrected "
             f"across rows with the same evaluation fingerprint, α = {sig.get('alpha', 0.05)})."
         )
-    lines += [note, "", *p_value_table(tests, baseline), *_commands(section.records)]
+    lines += [note, "", *p_value_table(tests, baseline), *compression_lines(comparable, metrics),
+              *_commands(section.records)]
     rel = f"{PLOTS_DIR}/{suite_name}/{dataset}.png"
     if plot_hit_rate(comparable, f"{suite_name} · {dataset} (split {split}): hit_rate@k", out_dir / rel):
         lines += [f"![hit_rate@k for {suite_name} / {dataset}]({rel})", ""]
