@@ -104,6 +104,7 @@ def finished_run(path: Path, record: dict[str, Any], run: Run) -> dict[str, Any]
         "run_sha256": hashlib.sha256(trec_run_bytes(run, tag=stem)).hexdigest(),
         "fingerprint_sha256": (record.get("fingerprint") or {}).get("sha256"),
         "use": retriever.get("use"), "params": retriever.get("params"),
+        "compression": (record.get("embedding") or {}).get("compression"),  # a compressed dense input
     }
 
 

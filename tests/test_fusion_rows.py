@@ -88,7 +88,7 @@ def test_fusion_record_names_its_inputs_runs_and_fingerprints(fused):
         info = rec["fusion"]["inputs"][row]
         assert info["run_sha256"] == source["run"]["sha256"]
         assert info["fingerprint_sha256"] == source["fingerprint"]["sha256"] == rec["fingerprint"]["sha256"]
-        assert "run" not in info  # the run itself stays out of the record
+        assert "run" not in info and info["compression"] is None  # the run itself stays out
 
 
 def test_compressed_rows_encode_nothing_and_record_bytes(fused):
@@ -234,3 +234,12 @@ def test_fusion_row_agrees_with_ranx_on_the_committed_runs(suite):
             source = json.loads((folder / f"{row}.json").read_text())
             assert record["fusion"]["inputs"][row]["run_sha256"] == source["run"]["sha256"], row
         _assert_top_of(committed_run(suite, dataset, "bm25-minilm-l6-rrf"), want, top_k)
+
+
+def test_fusion_without_an_input_run_fails_with_the_reason():
+    from benchmarks.context import RunContext
+    from retrievers.fusion import FusionRetriever
+
+    row = FusionRetriever("f", {"of": ["a", "b"]})
+    with pytest.raises(RuntimeError, match=r"input row\(s\) b produced no run in this invocation"):
+        row.retrieve({}, {"q": ""}, 3, RunContext(progress=False, runs={"a": {"run": {"q": {"d": 1.0}}}}))
