@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_cache_dir
 
@@ -33,6 +34,8 @@ class RunContext:
     retrain: bool = False
     # Filled by the runner/retrievers for the record: e.g. {"encode_s": 1.2, "encoded_texts": 10}
     stats: dict[str, float] = field(default_factory=dict)
+    # Finished rows of this dataset that a later row consumes (fusion): row -> {"run", "run_sha256", ...}
+    runs: dict[str, Any] = field(default_factory=dict)
 
     def resolved_device(self) -> str:
         if self.device != "auto":

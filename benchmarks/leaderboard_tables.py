@@ -192,8 +192,9 @@ def settings_note(settings: dict[str, Any], baseline: str | None) -> str:
 def build_section(suite_name: str, dataset: str, records: list[LoadedRecord], suite: Any = None,
                   results_dir: Path | str = "results", extras: list[ExtraColumn] | None = None,
                   note_providers: list[NoteProvider] | None = None) -> SectionTable:
-    extras = list(extras or [])
     section = classify(suite_name, dataset, records, suite)
+    # A contributed column appears only in tables where some row has a value for it.
+    extras = [c for c in extras or [] if any(c.value(r, section) is not None for r in section.records)]
     ref, metrics = section.reference, _columns(section, suite)
     shown = ref or next((r for r in section.records if r.status == "ok"), section.records[0])
     settings = shown.data.get("settings", {})

@@ -11,7 +11,8 @@ each naming the suite file and line where there is one:
 * each suite: it loads (names, metrics and cutoffs, settings: see ``benchmarks.suites``), it is
   given once, the ``--retriever``/``--dataset`` filters name rows and datasets it has;
 * each selected row: its registry name, its params (listing the valid ones), and the
-  retriever's own ``plan_problems(options)`` (e.g. API settings a suite may not make);
+  retriever's own ``plan_problems(options)`` (e.g. API settings a suite may not make); the rows
+  a selected row consumes (fusion) are selected too, and must be acyclic rows of the suite;
 * each selected dataset: the card, the evaluated split and, when a selected row trains, the
   train split; every file present and matching its pinned sha256; the evaluated split parsed.
 
@@ -33,6 +34,7 @@ from typing import Any, Sequence
 from benchmarks.cards import DatasetCard, load_card
 from benchmarks.datapath import check_file
 from benchmarks.errors import ConfigError, DataUnavailable, HarnessError
+from benchmarks.fusion_rows import input_problems, input_rows, order_rows
 from benchmarks.messages import clip, did_you_mean, listing, problem_list, quote
 from benchmarks.runner import LoadedDataset, RunOptions, build_retriever, load_dataset
 from benchmarks.suites import Suite, load_suite
@@ -60,7 +62,13 @@ class PlannedSuite:
 
     @property
     def entries(self) -> list[Any]:
-        return [e for e in self.suite.retrievers if e.name in self.retrievers]
+        """The selected rows in suite order, except that a row comes after the rows it consumes."""
+        return order_rows([e for e in self.suite.retrievers if e.name in self.retrievers], self.retrievers)
+
+    @property
+    def consumed(self) -> set[str]:
+        """Rows whose finished runs a later row consumes (the runner keeps only those)."""
+        return {row for r in self.retrievers.values() for row in input_rows(r)}
 
 
 @dataclass
@@ -140,14 +148,24 @@ def _select(suite: Suite, wanted: list[str], known: list[str], what: str, proble
 
 
 def _plan_suite(suite: Suite, options: RunOptions, problems: list[str], warnings: list[str]) -> PlannedSuite:
-    rows = _select(suite, options.retrievers, [r.name for r in suite.retrievers], "retriever", problems)
+    names = [r.name for r in suite.retrievers]
+    rows = _select(suite, options.retrievers, names, "retriever", problems)
     keys = _select(suite, options.datasets, [d.key for d in suite.datasets], "dataset", problems)
     retrievers: dict[str, Any] = {}
-    for i, entry in enumerate(suite.retrievers):
-        if entry.name in rows and (built := _build(suite, i, entry, problems)) is not None:
-            retrievers[entry.name] = built
-            for text in built.plan_problems(options):
-                problems.append(f"{_at(suite, 'retrievers', i)}: retriever row {entry.name}: {text}")
+    todo = [n for n in names if n in rows]
+    while todo:  # a selected row's inputs (fusion: benchmarks/fusion_rows.py) are selected too
+        name = todo.pop(0)
+        i = names.index(name)
+        if (built := _build(suite, i, suite.retrievers[i], problems)) is None:
+            continue
+        retrievers[name] = built
+        for text in built.plan_problems(options):
+            problems.append(f"{_at(suite, 'retrievers', i)}: retriever row {name}: {text}")
+        new = [r for r in input_rows(built) if r in names and r not in rows]
+        rows |= set(new)
+        todo += new
+    retrievers = {n: retrievers[n] for n in names if n in retrievers}  # suite order
+    problems += input_problems(suite, retrievers, lambda *loc: _at(suite, *loc))
     trainers = [e.name for e in suite.retrievers if e.name in rows and _trains(e.use)]
     datasets = []
     for j, entry in enumerate(suite.datasets):

@@ -17,6 +17,7 @@ from benchmarks.errors import HarnessError
 from benchmarks.fsutil import atomic_write_bytes
 from benchmarks.leaderboard_tables import (MISSING, ExtraColumn, Leaderboard, NoteProvider, SectionTable,
                                            build_leaderboard, md_inline)
+from benchmarks.compress_report import bytes_per_vector, compression_lines
 from benchmarks.leakage_report import leakage_notes
 from benchmarks.power import mde_note
 from benchmarks.records import load_records
@@ -29,10 +30,16 @@ PLOTS_DIR = "plots"  # next to the leaderboard file; links are relative to it
 
 # Hooks for other features, one line each: columns shown after the metrics in every table (in every
 # format), and note lines said under every table (Markdown inline text; after the settings note).
-EXTRA_COLUMNS: list[ExtraColumn] = []
+EXTRA_COLUMNS: list[ExtraColumn] = [
+    # Size next to quality: compressed rows (benchmarks/compress.py) store fewer bytes per vector.
+    ExtraColumn("bytes/vector", lambda record, section: bytes_per_vector(record.data),
+                lambda value: "" if value is None else f"{value:,}"),
+]
 NOTE_PROVIDERS: list[NoteProvider] = [
     lambda table: leakage_notes(table.section.records),  # what trained rows' train split shares with this one
     lambda table: mde_note(table.section, table.metrics),  # what a blank mark means (benchmarks/power.py)
+    # Each compressed row against the float row with the same vectors (benchmarks/compress_report.py).
+    lambda table: compression_lines(table.section.comparable(), table.metrics),
 ]
 
 

@@ -24,6 +24,7 @@ from benchmarks.errors import ConfigError, DataUnavailable
 from benchmarks.metrics import evaluate
 from benchmarks.fingerprint import evaluation_fingerprint
 from benchmarks.leakage import cached_check
+from benchmarks.fusion_rows import finished_run
 from benchmarks.provenance import device_description, environment, source_sha256
 from benchmarks.record_checks import refresh_command
 from benchmarks.records import integer_counts, record_path, write_attempt, write_record
@@ -142,6 +143,7 @@ class SuiteRunner:
         self.entries = planned.entries
         self.dataset_entries = [ds.entry for ds in planned.datasets]
         self.retrievers = planned.retrievers
+        self.finished: dict[str, dict[str, Any]] = {}  # dataset -> row -> its run, for rows consuming it
         self.ctx_template = dict(
             device=options.device, seed=suite.seed, progress=options.progress, retrain=options.retrain,
             search=SearchSettings(ann=suite.ann.model_dump() if suite.ann else None),
@@ -208,7 +210,7 @@ class SuiteRunner:
             kept = write_attempt(path, {**record, "status": "not_run", "reason": reason})
             log.warning("%s: %s%s", label, reason, _kept(kept, path))
             return True
-        ctx = RunContext(**self.ctx_template)
+        ctx = RunContext(**self.ctx_template, runs=self.finished.setdefault(ds.entry.key, {}))
         record["env"] = {**record["env"], "device": device_description(ctx.resolved_device())}
         t_start = time.perf_counter()
         try:
@@ -218,6 +220,7 @@ class SuiteRunner:
             run = retriever.retrieve(ds.split.corpus, ds.split.queries, self.suite.top_k, ctx)
             retrieve_s = time.perf_counter() - t0
             record["retriever"] = {"use": entry.use, **retriever.card().to_dict(), **sources}
+            record.update(retriever.record_fields())  # e.g. fusion inputs, bytes per vector
             results, per_query = self.score(ds.split, run, relevance_level(ds.card))
         except (Exception, KeyboardInterrupt) as exc:  # one broken retriever must not sink the suite
             interrupted = isinstance(exc, KeyboardInterrupt)
@@ -236,6 +239,8 @@ class SuiteRunner:
             **{k: round(v, 3) for k, v in ctx.stats.items() if k.endswith("_s")},
         }
         write_record(path, record, per_query=per_query, run=run)
+        if entry.name in self.planned.consumed:  # a fusion row later in this run fuses it
+            self.finished[ds.entry.key][entry.name] = finished_run(path, record, run)
         summary = "  ".join(f"{m} {v:.4f}" for m, v in record["metrics"].items())
         row_log.info("%s: %s", label, summary)
         return True

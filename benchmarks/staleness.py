@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fingerprint import differences, settings_fields, settings_part
+from benchmarks.fusion_rows import fused_staleness
 from benchmarks.record_checks import refresh_command
 from benchmarks.records import LoadedRecord
 
@@ -84,6 +85,7 @@ def classify(suite_name: str, dataset: str, records: list[LoadedRecord], suite: 
         if rec.data["fingerprint"]["sha256"] != reference.data["fingerprint"]["sha256"]:
             why = differences(rec.data["fingerprint"], reference.data["fingerprint"], ref_name=ref_name)
             stale[rec.row] = "; ".join(why)
+    stale.update(fused_staleness(records, stale))  # fused from runs the section no longer shows
     marks_against = baseline if reference is not None and reference.row == baseline else None
     return Section(records, stale, reference, marks_against)
 

@@ -105,6 +105,11 @@ class Retriever:
     def retrieve(self, corpus: Mapping[str, Doc], queries: Mapping[str, str], k: int, ctx: RunContext) -> Run:
         raise NotImplementedError
 
+    def record_fields(self) -> dict[str, Any]:
+        """Fields the row's record gets beside the card, known once retrieve() ran (e.g. the
+        inputs a fusion row consumed, the bytes per vector of a dense row)."""
+        return {}
+
 
 class DenseRetriever(Retriever):
     """Embeds queries and passages, then runs exact (or ANN) inner-product search.
@@ -114,6 +119,17 @@ class DenseRetriever(Retriever):
     """
 
     kind = "dense"
+
+    def __init__(self, name: str, params: Mapping[str, Any] | None = None) -> None:
+        from benchmarks.compress import split_params
+
+        # truncate_dim / quantize / rescore, for every dense retriever: benchmarks/compress.py
+        own, self.compression = split_params(name, params, self.Params)
+        super().__init__(name, own)
+        self._embedding: dict[str, Any] = {}
+
+    def record_fields(self) -> dict[str, Any]:
+        return {"embedding": self._embedding} if self._embedding else {}
 
     def fingerprint(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -146,13 +162,14 @@ class DenseRetriever(Retriever):
         return vectors
 
     def retrieve(self, corpus: Mapping[str, Doc], queries: Mapping[str, str], k: int, ctx: RunContext) -> Run:
-        from benchmarks.search import search_run
+        from benchmarks.compress import compressed_search, embedding_record
 
         doc_ids = list(corpus)
         qids = list(queries)
         doc_vecs = self.embed("passage", [self.passage_text(corpus[d]) for d in doc_ids], ctx)
         query_vecs = self.embed("query", [queries[q] for q in qids], ctx)
         t0 = time.perf_counter()
-        run = search_run(query_vecs, doc_vecs, qids, doc_ids, k, ctx)
+        run = compressed_search(query_vecs, doc_vecs, qids, doc_ids, k, ctx, self.compression)
         ctx.add_stat("search_s", time.perf_counter() - t0)
+        self._embedding = embedding_record(self.compression, doc_vecs.shape[1], self.fingerprint())
         return run

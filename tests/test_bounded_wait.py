@@ -71,6 +71,13 @@ def _suite(tmp_path: Path) -> Path:
     return path
 
 
+def _sigint_default() -> None:
+    # A shell that starts a job in the background (`cmd &`) sets SIGINT to "ignore" for it, and the
+    # ignore is inherited; Python then installs no KeyboardInterrupt handler. The child gets SIGINT's
+    # default back so it sees Ctrl-C as a user's terminal would deliver it, however CI was started.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_when_held(proc: subprocess.Popen, server: EmbeddingServer) -> tuple[int, str, str]:
     deadline = time.monotonic() + 120
     while server.held < 1:
@@ -95,7 +102,7 @@ def test_ctrl_c_stops_a_run_blocked_on_a_silent_server(silent, tmp_path, tiny_en
     proc = subprocess.Popen(
         [sys.executable, "harness.py", "run", "--suite", str(_suite(tmp_path)), "--device", "cpu",
          "--results-dir", str(results), "--leaderboard", str(tmp_path / "lb.md")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
     try:
         rc, out, err = _interrupt_when_held(proc, silent)
     finally:
@@ -135,7 +142,7 @@ def test_generate_gives_up_at_max_wait_and_writes_nothing(silent, tmp_path):
 
 def test_ctrl_c_stops_generate_blocked_on_a_silent_server(silent, tmp_path):
     proc = subprocess.Popen(_generate(tmp_path, silent.base_url), cwd=REPO, env=_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
     try:
         rc, out, err = _interrupt_when_held(proc, silent)
     finally:
