@@ -157,8 +157,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         card = load_card(name)
         print(f"  {name:18} {card.format:16} splits: {', '.join(card.splits)}")
     print("Retrievers:")
+    names: dict[str, list[str]] = {}  # one line per plugin: its first name, then its aliases
     for name in RETRIEVERS.names():
-        print(f"  {name:18} {describe(name)}")
+        names.setdefault(RETRIEVERS.source(name), []).append(name)
+    for first, *aliases in sorted(sorted(group, key=RETRIEVERS.registration_order) for group in names.values()):
+        also = f" (also: {', '.join(aliases)})" if aliases else ""
+        print(f"  {first:18} {describe(first)}{also}")
     return EXIT_OK
 
 

@@ -46,14 +46,14 @@ class Registry(Generic[T]):
             )
         self._sources[name] = source
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
+        """Register under ``name`` and each alias (e.g. a historical name kept for old suites
+        beside a descriptive one); every name resolves to the same object."""
         def decorate(obj: T) -> T:
-            if self._lazy.get(name) == _target_of(obj):
-                # The lazy entry pointed here; importing the module fulfils it.
-                self._objects[name] = obj
-                return obj
-            self._claim(name, _target_of(obj))
-            self._objects[name] = obj
+            for each in (name, *aliases):
+                if self._lazy.get(each) != _target_of(obj):  # a lazy entry pointing here is fulfilled
+                    self._claim(each, _target_of(obj))
+                self._objects[each] = obj
             return obj
 
         return decorate
@@ -76,6 +76,11 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         self._read_entry_points()
         return sorted(self._sources)
+
+    def registration_order(self, name: str) -> int:
+        """Position in which ``name`` was registered: a plugin's first name comes before its aliases."""
+        self._read_entry_points()
+        return list(self._sources).index(name)
 
     def source(self, name: str) -> str:
         self._read_entry_points()

@@ -39,12 +39,12 @@ def _discover_in_tree() -> None:
                     isinstance(deco, ast.Call)
                     and getattr(deco.func, "id", getattr(deco.func, "attr", None)) == "register"
                     and deco.args
-                    and isinstance(deco.args[0], ast.Constant)
+                    and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in deco.args)
                 ):
-                    name = deco.args[0].value
-                    RETRIEVERS.add_lazy(name, f"retrievers.{path.stem}:{node.name}")
                     doc = ast.get_docstring(node) or ""
-                    _DESCRIPTIONS[name] = doc.strip().splitlines()[0] if doc.strip() else ""
+                    for arg in deco.args:  # the name, then its aliases
+                        RETRIEVERS.add_lazy(arg.value, f"retrievers.{path.stem}:{node.name}")
+                        _DESCRIPTIONS[arg.value] = doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def describe(name: str) -> str:

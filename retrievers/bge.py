@@ -74,7 +74,7 @@ def load_encoder(p: EncoderParams, device: str, load_path: str) -> Any:
     return _MODELS[key]
 
 
-@register("bge")
+@register("bge", "sentence-transformer")
 class SentenceTransformerRetriever(DenseRetriever):
     """Bi-encoder from sentence-transformers (alias, local folder or hub id), exact search."""
 

@@ -136,7 +136,7 @@ def train_adapter(q: Any, p: Any, passages: list[str], params: AdapterParams, se
     return model, log
 
 
-@register("bge-adapter")
+@register("bge-adapter", "adapter")
 class AdapterRetriever(SentenceTransformerRetriever):
     """Frozen encoder + trained query adapter (LlamaIndex EmbeddingAdapterFinetuneEngine)."""
 

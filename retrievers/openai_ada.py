@@ -92,7 +92,7 @@ def usd_per_million(model: str, host: str) -> float | None:
     return float(price) if price is not None else None
 
 
-@register("ada")
+@register("ada", "openai")
 class OpenAIEmbeddingRetriever(DenseRetriever):
     """OpenAI embeddings (text-embedding-ada-002 by default) or any OpenAI-compatible server."""
 

@@ -68,3 +68,28 @@ def test_entry_point_plugin_from_separate_distribution_is_listed(monkeypatch):
     assert "keyword" in reg.names()
     cls = reg.get("keyword")
     assert cls.__module__ == "harness_keyword_plugin"
+
+
+def test_descriptive_aliases_resolve_to_the_historical_plugins_and_list_once(capsys):
+    from benchmarks.cli import main
+    from retrievers import RETRIEVERS
+
+    for old, new in [("bge", "sentence-transformer"), ("ada", "openai"), ("bge-adapter", "adapter")]:
+        assert RETRIEVERS.get(new) is RETRIEVERS.get(old)
+    # an old suite's row and a new suite's row are the same retriever: same vectors, same cache entries
+    bge, st = RETRIEVERS.get("bge")("a", {}), RETRIEVERS.get("sentence-transformer")("b", {})
+    assert bge.fingerprint() == st.fingerprint()
+    assert main(["list"]) == 0
+    listing = [line for line in capsys.readouterr().out.split("Retrievers:")[1].splitlines() if line.strip()]
+    firsts = [line.split()[0] for line in listing]
+    assert firsts.count("bge") == 1 and "sentence-transformer" not in firsts and "openai" not in firsts
+    assert any(line.split()[0] == "bge" and "(also: sentence-transformer)" in line for line in listing)
+
+
+def test_an_alias_cannot_take_a_name_already_registered():
+    from benchmarks.registry import Registry
+
+    reg = Registry("thing")
+    reg.register("one")(object)
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.register("two", "one")(dict)
