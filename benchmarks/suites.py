@@ -168,6 +168,10 @@ def load_suite(name_or_path: str | Path) -> Suite:
         if not found:
             hint = did_you_mean(text, list_suites())
             raise ConfigError(f"unknown suite {quote(text)}. {hint[:1].upper()}{hint[1:]}")
+        if len(set(p.resolve() for p in found)) > 1:
+            # As for dataset cards: which copy wins must not depend on $HARNESS_SUITES_DIR's order.
+            raise ConfigError(f"suite {quote(text)} is defined twice: {found[0]} and {found[1]}; rename one "
+                              "(the name must equal the file stem)")
         path = found[0]
     suite = load_model_file(path, Suite, "suite", label=display_path(path))
     if suite.name != path.stem:

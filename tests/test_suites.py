@@ -63,3 +63,15 @@ def test_bad_retriever_params_and_names(tmp_path):
     suite = load_suite(str(write(tmp_path, GOOD.replace("use: bm25}", "use: bm2}"))))
     with pytest.raises(ConfigError, match="did you mean bm25"):
         build_retriever(suite.retrievers[0])
+
+
+def test_a_suite_defined_twice_on_the_search_path_is_refused_like_a_card(tmp_path, monkeypatch):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        folder.mkdir()
+        write(folder, GOOD)
+    monkeypatch.setenv("HARNESS_SUITES_DIR", f"{one}:{two}")
+    with pytest.raises(ConfigError, match="defined twice"):
+        load_suite("s")
+    monkeypatch.setenv("HARNESS_SUITES_DIR", f"{one}:{one}")  # the same folder twice is one suite
+    assert load_suite("s").name == "s"
