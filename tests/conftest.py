@@ -53,6 +53,23 @@ def data_dir(tmp_path, monkeypatch):
     return folder
 
 
+def tiny_process_env(tmp: Path, suites: Path = TINY / "suites") -> dict[str, str]:
+    """Environment for a ``harness.py`` subprocess over the tiny data, card and plugin, with its own
+    cache under ``tmp`` (for module-scoped fixtures, which cannot use ``tiny_env``)."""
+    return dict(os.environ, HARNESS_DATA_PATH=str(TINY / "data"), HARNESS_DATASETS_DIR=str(TINY / "cards"),
+                HARNESS_SUITES_DIR=str(suites), HARNESS_CACHE_DIR=str(tmp / "cache"), HF_HUB_OFFLINE="1",
+                PYTHONPATH=os.pathsep.join([str(TINY / "plugin"), str(ROOT)]))
+
+
+def run_cli(env: dict[str, str], *args: str):
+    """``python harness.py ARGS`` in the repository root; the finished process (text output)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "harness.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
 PAIR_SUITE = """schema: suite/v1
 name: pair
 datasets:

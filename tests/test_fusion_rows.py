@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, run_cli, tiny_process_env
 
 SUITE = """schema: suite/v1
 name: fuse
@@ -27,24 +25,17 @@ retrievers:
 """
 
 
-def cli(env, *args):
-    return subprocess.run([sys.executable, "harness.py", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def fused(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuse")
     (tmp / "suites").mkdir()
     (tmp / "suites" / "fuse.yaml").write_text(SUITE)
-    env = dict(os.environ, HARNESS_DATA_PATH=str(TINY / "data"), HARNESS_DATASETS_DIR=str(TINY / "cards"),
-               HARNESS_SUITES_DIR=str(tmp / "suites"), HARNESS_CACHE_DIR=str(tmp / "cache"), HF_HUB_OFFLINE="1",
-               PYTHONPATH=os.pathsep.join([str(TINY / "plugin"), str(ROOT)]))
+    env = tiny_process_env(tmp, suites=tmp / "suites")
     results, board = tmp / "results", tmp / "leaderboard.md"
     common = ["--results-dir", str(results), "--leaderboard", str(board), "--quiet"]
     # Only the fusion row is asked for: its inputs run too, before it although the suite lists it first.
-    first = cli(env, "--suite", "fuse", "--retriever", "kw-rrf", *common)
-    second = cli(env, "--suite", "fuse", "--retriever", "keyword-int8", "--retriever", "keyword-binary", *common)
+    first = run_cli(env, "--suite", "fuse", "--retriever", "kw-rrf", *common)
+    second = run_cli(env, "--suite", "fuse", "--retriever", "keyword-int8", "--retriever", "keyword-binary", *common)
     return env, first, second, results, board, tmp
 
 

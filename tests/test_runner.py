@@ -1,13 +1,11 @@
 """End to end on the tiny dataset: records, hand-worked metrics, failures, cache, leaderboard."""
 import hashlib
 import json
-import subprocess
-import sys
 
 import pytest
 
 from benchmarks.cli import main
-from conftest import ROOT
+from conftest import run_cli, tiny_process_env
 from md_tables import table_rows
 
 # Keyword vectors (see the plugin): q1 'apple' scores d5 1.0, d1 0.707, rest 0 -> d1 at rank 2.
@@ -22,21 +20,10 @@ EXPECTED = {
 }
 
 
-def run_cli(env, *args):
-    return subprocess.run([sys.executable, "harness.py", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    import os
-
-    from conftest import TINY
-
     tmp = tmp_path_factory.mktemp("tiny")
-    env = dict(os.environ, HARNESS_DATA_PATH=str(TINY / "data"), HARNESS_DATASETS_DIR=str(TINY / "cards"),
-               HARNESS_SUITES_DIR=str(TINY / "suites"), HARNESS_CACHE_DIR=str(tmp / "cache"),
-               HF_HUB_OFFLINE="1", PYTHONPATH=os.pathsep.join([str(TINY / "plugin"), str(ROOT)]))
+    env = tiny_process_env(tmp)
     results, board = tmp / "results", tmp / "leaderboard.md"
     first = run_cli(env, "--suite", "tiny", "--results-dir", str(results), "--leaderboard", str(board), "--quiet")
     second = run_cli(env, "--suite", "tiny", "--retriever", "keyword", "--results-dir", str(tmp / "again"),
