@@ -42,8 +42,9 @@ def min_detectable_effect(sd_d: float, n: int, *, alpha: float = ALPHA, power: f
         >>> round(min_detectable_effect(1.0, 790), 4)  # ~ 2.8 / sqrt(790)
         0.0998
     """
-    from scipy.optimize import brentq
-    from scipy.stats import nct, t
+    # scipy.special's t and noncentral-t functions are what scipy.stats' t and nct call, without
+    # importing scipy.stats (~0.5 s more, paid on every leaderboard rewrite).
+    from scipy.special import nctdtr, stdtrit
 
     if n < 2:
         raise ValueError(f"a paired test needs at least 2 queries, got {n}")
@@ -52,17 +53,20 @@ def min_detectable_effect(sd_d: float, n: int, *, alpha: float = ALPHA, power: f
     if not (0 < alpha < 1 and 0 < power < 1):
         raise ValueError(f"alpha and power must lie in (0, 1), got {alpha} and {power}")
     df = n - 1
-    crit = float(t.ppf(1 - alpha / 2, df))
+    crit = float(stdtrit(df, 1 - alpha / 2))
 
     def shortfall(effect: float) -> float:  # effect = δ / sd_d, in standard deviations
         nc = effect * math.sqrt(n)
-        lower = float(nct.cdf(-crit, df, nc))  # the wrong-sign tail: tiny, and NaN in scipy for large nc
-        return float(nct.sf(crit, df, nc)) + (lower if math.isfinite(lower) else 0.0) - power
+        lower = float(nctdtr(df, nc, -crit))  # the wrong-sign tail: tiny, and NaN for large nc
+        return 1.0 - float(nctdtr(df, nc, crit)) + (lower if math.isfinite(lower) else 0.0) - power
 
-    high = 1.0
+    low, high = 0.0, 1.0
     while shortfall(high) < 0:  # few queries need a large effect (n = 2: about 10 sd)
-        high *= 2
-    return float(brentq(shortfall, 0.0, high, xtol=1e-12)) * sd_d
+        low, high = high, high * 2
+    while high - low > 1e-12:  # power rises with the effect: bisect to the root
+        mid = (low + high) / 2
+        low, high = (mid, high) if shortfall(mid) < 0 else (low, mid)
+    return (low + high) / 2 * sd_d
 
 
 def sd_of_differences(baseline: Sequence[float] | np.ndarray, rho: float = RHO) -> float:

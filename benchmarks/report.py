@@ -13,6 +13,7 @@ from typing import Callable
 
 from tabulate import tabulate
 
+from benchmarks.artifacts import canonical_json
 from benchmarks.errors import HarnessError
 from benchmarks.fsutil import atomic_write_bytes
 from benchmarks.leaderboard_tables import (MISSING, ExtraColumn, Leaderboard, NoteProvider, SectionTable,
@@ -63,17 +64,48 @@ def p_value_table(tests: list[PairedTest], baseline: str) -> list[str]:
             *markdown_table(["retriever", "metric", "Δ mean", "p", "p adjusted"], rows), "", "</details>", ""]
 
 
+PLOT_VERSION = "1"  # bump when plot_hit_rate draws differently: unchanged plots are not redrawn
+PLOT_KEY = "harness-input"  # PNG text chunk: the hash of what the plot was drawn from
+
+
+def _png_text(path: Path, key: str) -> str | None:
+    """The value of a PNG tEXt chunk, read without an image library (None: no file or no chunk)."""
+    import struct
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    pos = 8  # after the PNG signature: chunks of length, type, data, crc
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"tEXt" and body.split(b"\0", 1)[0] == key.encode("latin-1"):
+            return body.split(b"\0", 1)[1].decode("latin-1")
+        pos += 12 + length
+    return None
+
+
 def plot_hit_rate(curves: dict[str, list[float]], title: str, path: Path) -> bool:
+    """Draw hit_rate@k per row into ``path``; a plot already drawn from the same curves, title,
+    plotting code and matplotlib release is left as it is, so matplotlib is not even imported."""
+    import hashlib
+    import importlib.metadata
     import io
 
+    if not curves:
+        return False
+    drawn_from = hashlib.sha256(canonical_json({
+        "curves": curves, "title": title, "code": PLOT_VERSION,
+        "matplotlib": importlib.metadata.version("matplotlib")}).encode("utf-8")).hexdigest()
+    if _png_text(path, PLOT_KEY) == drawn_from:
+        return True
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    if not curves:
-        return False
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
     for row, curve in curves.items():
         ax.plot(range(1, len(curve) + 1), curve, label=row, linewidth=1.6)
@@ -86,7 +118,7 @@ def plot_hit_rate(curves: dict[str, list[float]], title: str, path: Path) -> boo
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})  # no version/time stamp
+    fig.savefig(buffer, format="png", metadata={"Software": None, PLOT_KEY: drawn_from})  # no version/time stamp
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return True
