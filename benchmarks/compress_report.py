@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from benchmarks.records import LoadedRecord
+from benchmarks.significance import paired_tests  # where the leaderboard's paired tests live
 
 
 def bytes_per_vector(record: dict[str, Any]) -> int | None:
@@ -45,8 +46,6 @@ def uncompressed_row(rec: LoadedRecord, records: Sequence[LoadedRecord]) -> Load
 def compression_lines(comparable: Sequence[LoadedRecord], metrics: list[str]) -> list[str]:
     """Note lines under a table: per compressed row, its bytes per vector against its float row's,
     and Δ with the paired randomization test per metric (no lines when no row is compressed)."""
-    from benchmarks.report import paired_tests
-
     compressed = [r for r in comparable if r.status == "ok" and _compression(r.data)]
     if not compressed:
         return []

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT, TINY
+from conftest import ROOT, tiny_process_env
 
 SUITE = """schema: suite/v1
 name: warm
@@ -26,13 +26,9 @@ print(json.dumps({"rc": rc, "loaded": [m for m in ("torch", "transformers", "sen
 
 
 def test_a_fully_cached_run_imports_no_torch(tmp_path):
-    import os
-
     (tmp_path / "suites").mkdir()
     (tmp_path / "suites" / "warm.yaml").write_text(SUITE)
-    env = dict(os.environ, HARNESS_DATA_PATH=str(TINY / "data"), HARNESS_DATASETS_DIR=str(TINY / "cards"),
-               HARNESS_SUITES_DIR=str(tmp_path / "suites"), HARNESS_CACHE_DIR=str(tmp_path / "cache"),
-               HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    env = tiny_process_env(tmp_path, suites=tmp_path / "suites")
 
     def run(out: str) -> dict:
         args = ["--suite", "warm", "--device", "auto", "--results-dir", str(tmp_path / out), "--no-leaderboard", "-qq"]
