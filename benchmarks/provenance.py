@@ -88,7 +88,7 @@ def device_description(device: str) -> str:
 
 
 def source_sha256(cls: type) -> dict[str, str]:
-    """sha256 of the files a retriever's code is made of, keyed ``retrievers/bge.py`` style.
+    """sha256 of the files a retriever's code is made of, keyed ``retrievers/sentence_transformer.py`` style.
 
     Hashed: the modules defining the class and its bases, and every module they import
     (transitively, including imports inside functions) from their own top-level package or

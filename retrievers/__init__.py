@@ -1,6 +1,7 @@
 """Retriever plugins.
 
-A file in this folder registers a retriever with the decorator::
+A file in this folder, or in a family subpackage of it (``retrievers/e2e/`` ...), registers a
+retriever with the decorator::
 
     from retrievers import register
     from retrievers.base import Retriever
@@ -8,7 +9,7 @@ A file in this folder registers a retriever with the decorator::
     @register("my-retriever")
     class MyRetriever(Retriever): ...
 
-The folder is read with ``ast`` (nothing is imported) to find decorated classes, so listing
+The folder and its subpackages (one level: a family's plugin and its helpers) are read with ``ast`` (nothing is imported) to find decorated classes, so listing
 retrievers stays cheap; a module is imported only when one of its names is used. Other
 distributions add retrievers through the entry-point group ``retrieval_harness.retrievers``.
 """
@@ -27,9 +28,13 @@ _DESCRIPTIONS: dict[str, str] = {}
 
 def _discover_in_tree() -> None:
     here = Path(__file__).parent
-    for path in sorted(here.glob("*.py")):
-        if path.name.startswith("_"):
+    # One level of family subpackages (a folder with an __init__.py): deeper nesting is not a layout
+    # this project uses, and reading only what could hold a plugin keeps `list` cheap.
+    paths = sorted(here.glob("*.py")) + sorted(here.glob("*/*.py"))
+    for path in paths:
+        if path.name.startswith("_") or not (path.parent / "__init__.py").is_file():
             continue
+        module = ".".join(("retrievers", *path.relative_to(here).with_suffix("").parts))
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in tree.body:
             if not isinstance(node, ast.ClassDef):
@@ -43,7 +48,7 @@ def _discover_in_tree() -> None:
                 ):
                     doc = ast.get_docstring(node) or ""
                     for arg in deco.args:  # the name, then its aliases
-                        RETRIEVERS.add_lazy(arg.value, f"retrievers.{path.stem}:{node.name}")
+                        RETRIEVERS.add_lazy(arg.value, f"{module}:{node.name}")
                         _DESCRIPTIONS[arg.value] = doc.strip().splitlines()[0] if doc.strip() else ""
 
 

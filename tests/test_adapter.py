@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from retrievers.adapter_models import LinearLayer, TwoLayerNN, apply_adapter, load_adapter, save_adapter
-from retrievers.bge_adapter import AdapterParams, mnrl_loss, train_adapter
+from retrievers.adapter.models import LinearLayer, TwoLayerNN, apply_adapter, load_adapter, save_adapter
+from retrievers.adapter.retriever import AdapterParams, mnrl_loss, train_adapter
 from tiny_training import run_suite, write_tiny_suite  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread

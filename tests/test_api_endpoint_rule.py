@@ -94,7 +94,7 @@ def test_the_environment_endpoint_needs_no_flag(env, server, tmp_path, monkeypat
 def test_the_key_variable_is_never_read_from_params(env, server):
     """Even built directly (no plan), the retriever sends $OPENAI_API_KEY, never the named variable."""
     from benchmarks.context import RunContext
-    from retrievers.openai_ada import OpenAIEmbeddingRetriever
+    from retrievers.openai.retriever import OpenAIEmbeddingRetriever
 
     r = OpenAIEmbeddingRetriever("ada", {"base_url": server.base_url, "api_key_env": "PROBE_OTHER_SECRET",
                                          **FAST})

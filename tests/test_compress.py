@@ -103,7 +103,7 @@ def test_rescoring_every_doc_gives_the_float_run_and_int8_scores_are_code_produc
 
 
 def test_params_are_taken_out_for_every_dense_retriever_and_checked():
-    from retrievers.bge import EncoderParams, SentenceTransformerRetriever
+    from retrievers.sentence_transformer import EncoderParams, SentenceTransformerRetriever
 
     own, comp = split_params("r", {"model": "m", "quantize": "int8", "truncate_dim": 64}, EncoderParams)
     assert own == {"model": "m"} and (comp.quantize, comp.truncate_dim, comp.rescore) == ("int8", 64, None)

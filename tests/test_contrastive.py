@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from benchmarks.training import duplicate_mask, same_passage_groups, training_pairs
-from retrievers.contrastive import ContrastiveParams, ContrastiveRetriever
-from retrievers.contrastive_train import pool, symmetric_infonce, train_contrastive
+from retrievers.contrastive.retriever import ContrastiveParams, ContrastiveRetriever
+from retrievers.contrastive.train import pool, symmetric_infonce, train_contrastive
 from tiny_training import run_suite, tiny_split, write_tiny_suite  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread

@@ -9,9 +9,9 @@ import torch
 from benchmarks.context import RunContext
 from benchmarks.training import training_pairs
 from benchmarks.types import Doc, Split
-from retrievers.contrastive_train import symmetric_infonce
-from retrievers.e2e_data import TextOptions, collate, encode_row, generator_prompt
-from retrievers.e2e_loss import e2e_loss, target_masks, token_log_probs
+from retrievers.contrastive.train import symmetric_infonce
+from retrievers.e2e.data import TextOptions, collate, encode_row, generator_prompt
+from retrievers.e2e.loss import e2e_loss, target_masks, token_log_probs
 
 ln = math.log
 L3 = ln(3.0)  # S = [[ln 3, 0], [0, ln 3]] gives softmax rows [3/4, 1/4] and [1/4, 3/4]
@@ -115,7 +115,7 @@ def test_retriever_part_is_contrastives_loss():
     q = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2], [0.3, 1.0], [1.0, 1.0]]), dim=-1)
     p = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 1.0]]), dim=-1)
     mask = torch.tensor([[False, False, True], [False, False, False], [True, False, False]])
-    from retrievers.e2e_loss import score_matrix
+    from retrievers.e2e.loss import score_matrix
 
     s = score_matrix(q, p, 100.0, mask)
     lp = torch.zeros(3, 2)
@@ -205,7 +205,7 @@ def test_lora_targets_per_architecture():
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from benchmarks.errors import ConfigError
-    from retrievers.generator_models import add_generator_lora, lora_targets
+    from retrievers.e2e.generator import add_generator_lora, lora_targets
 
     assert lora_targets("llama") == (["q_proj", "v_proj"], False)
     assert lora_targets("gpt2") == (["c_attn"], True)
@@ -267,9 +267,9 @@ def tiny_params(tiny_models, **extra):
 
 
 def test_generator_term_reaches_the_retriever(tiny_models):
-    from retrievers.e2e import E2EParams
-    from retrievers.e2e_train import Row, load_models, batch_loss
-    from retrievers.generator_models import resolve_generator
+    from retrievers.e2e.retriever import E2EParams
+    from retrievers.e2e.train import Row, load_models, batch_loss
+    from retrievers.e2e.generator import resolve_generator
 
     rows = [Row(q, TOPICS[d], a, i) for i, (_, q, d, a) in enumerate(QA[:3])]
     for variant, reaches in (("dalm", True), ("marginal", True), ("independent", False)):
@@ -285,7 +285,7 @@ def test_generator_term_reaches_the_retriever(tiny_models):
 
 
 def test_tiny_fit_then_retrieve_and_reuse(tiny_models, tmp_path):
-    from retrievers.e2e import E2ERetriever
+    from retrievers.e2e.retriever import E2ERetriever
 
     ctx = RunContext(cache_dir=tmp_path, device="cpu", progress=False)
     params = tiny_params(tiny_models, epochs=2, grad_accum_steps=2, warmup_steps=0)
@@ -316,7 +316,7 @@ def test_tiny_fit_then_retrieve_and_reuse(tiny_models, tmp_path):
 
 def test_missing_answers_are_generated_and_cached(tiny_models, tmp_path, monkeypatch):
     import benchmarks.generate.backends as backends
-    from retrievers.e2e import E2ERetriever
+    from retrievers.e2e.retriever import E2ERetriever
 
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
     calls = []
@@ -345,9 +345,9 @@ def test_missing_answers_are_generated_and_cached(tiny_models, tmp_path, monkeyp
 @pytest.mark.slow
 def test_real_smollm2_and_minilm_one_step():
     """Real weights: SmolLM2-135M (packaged GGUF) + MiniLM-L6, one batch, both loss parts finite."""
-    from retrievers.e2e import E2EParams
-    from retrievers.e2e_train import Row, batch_loss, load_models
-    from retrievers.generator_models import resolve_generator
+    from retrievers.e2e.retriever import E2EParams
+    from retrievers.e2e.train import Row, batch_loss, load_models
+    from retrievers.e2e.generator import resolve_generator
     from retrievers.model_resolution import resolve_model
 
     params = E2EParams()
@@ -366,7 +366,7 @@ def test_real_smollm2_and_minilm_one_step():
 
 def test_precision_choice():
     from benchmarks.errors import ConfigError
-    from retrievers.e2e_train import precision_for
+    from retrievers.e2e.train import precision_for
 
     assert precision_for("auto", "cpu") == "fp32" and precision_for("bf16", "cpu") == "bf16"
     with pytest.raises(ConfigError):
@@ -374,9 +374,9 @@ def test_precision_choice():
 
 
 def test_all_faithful_switches_change_the_loss(tiny_models):
-    from retrievers.e2e import E2EParams
-    from retrievers.e2e_train import Row, batch_loss, load_models
-    from retrievers.generator_models import resolve_generator
+    from retrievers.e2e.retriever import E2EParams
+    from retrievers.e2e.train import Row, batch_loss, load_models
+    from retrievers.e2e.generator import resolve_generator
 
     rows = [Row(q, TOPICS[d], a, i) for i, (_, q, d, a) in enumerate(QA[:3])]
     values = []
@@ -392,7 +392,7 @@ def test_all_faithful_switches_change_the_loss(tiny_models):
 
 
 def test_peft_metadata_is_made_portable(tmp_path):
-    from retrievers.e2e_train import portable_peft_files
+    from retrievers.e2e.train import portable_peft_files
 
     (tmp_path / "adapter_config.json").write_text(json.dumps(
         {"base_model_name_or_path": "/home/me/.cache/retrieval-harness/models/smollm2", "r": 8,

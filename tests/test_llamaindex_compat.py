@@ -19,9 +19,9 @@ from llama_index.finetuning import EmbeddingAdapterFinetuneEngine  # noqa: E402
 from llama_index.finetuning.embeddings.common import EmbeddingQAFinetuneDataset  # noqa: E402
 
 from benchmarks.training import training_pairs  # noqa: E402
-from retrievers.adapter_models import TwoLayerNN, apply_adapter, load_adapter, save_adapter  # noqa: E402
-from retrievers.bge_adapter import AdapterParams, train_adapter  # noqa: E402
-from retrievers.llamaindex_path import LlamaIndexRetriever, recorded_losses  # noqa: E402
+from retrievers.adapter.models import TwoLayerNN, apply_adapter, load_adapter, save_adapter  # noqa: E402
+from retrievers.adapter.retriever import AdapterParams, train_adapter  # noqa: E402
+from retrievers.llamaindex import LlamaIndexRetriever, recorded_losses  # noqa: E402
 from tiny_training import run_suite, tiny_split, write_tiny_suite  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
@@ -113,7 +113,7 @@ def test_our_adapter_loads_into_llamaindex(tmp_path, two_layer):
 
 
 def test_unavailable_reason_names_the_extra(monkeypatch):
-    import retrievers.llamaindex_path as mod
+    import retrievers.llamaindex as mod
 
     monkeypatch.setattr(mod, "_has", lambda name: name != "llama_index.finetuning")
     assert LlamaIndexRetriever("li", {"adapter": False}).unavailable_reason() is None

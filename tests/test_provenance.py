@@ -128,7 +128,7 @@ def test_source_sha256_of_shipped_retrievers_names_their_helpers():
     from retrievers import RETRIEVERS
 
     hashes = provenance.source_sha256(RETRIEVERS.get("bge-adapter"))
-    for name in ("bge_adapter", "adapter_models", "bge", "model_resolution", "base"):
+    for name in ("adapter/retriever", "adapter/models", "sentence_transformer", "model_resolution", "base"):
         assert hashes[f"retrievers/{name}.py"] == sha(ROOT / "retrievers" / f"{name}.py")
     assert "retrievers/bm25.py" not in hashes
 

@@ -208,7 +208,7 @@ class OpenAIBackend:
         self._rng = random.Random()
 
     def chat(self, messages: Messages, sampling: Sampling, seed: int, stop: StopFn | None = None) -> str:
-        from retrievers.openai_retry import GiveUp, Pacer, call_with_retries, is_refusal, is_unreachable
+        from retrievers.openai.retry import GiveUp, Pacer, call_with_retries, is_refusal, is_unreachable
 
         def attempt(timeout_s: float) -> Any:
             return self.client.chat.completions.create(

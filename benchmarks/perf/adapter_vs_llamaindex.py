@@ -62,7 +62,7 @@ def encode_rates(suite_name: str, model: str, n_passages: int = 48, n_queries: i
     from benchmarks.runner import load_dataset
     from benchmarks.suites import load_suite
     from benchmarks.training import training_pairs
-    from retrievers.bge import EncoderParams, load_encoder
+    from retrievers.sentence_transformer import EncoderParams, load_encoder
     from retrievers.model_resolution import resolve_model
 
     entry = load_suite(suite_name).datasets[0]

@@ -3,7 +3,7 @@
 Production-style client (shared/docs/retrievers.md §1): the official ``openai`` client with
 ``encoding_format="float"``; requests packed within the API limits (inputs, tokens per input and
 per request); up to ``concurrency`` requests in flight; our own retry loop (backoff with jitter,
-Retry-After honoured; see ``openai_retry``); every completed request stored in the embedding
+Retry-After honoured; see ``retry``); every completed request stored in the embedding
 cache at once, so a killed or failed run resumes paying only for what is missing.
 
 Endpoint and key follow ``benchmarks.openai_client``: the key is always ``$OPENAI_API_KEY`` (a
@@ -40,15 +40,15 @@ from benchmarks.openai_client import (
 from benchmarks.openai_client import base_url as resolve_base_url
 from retrievers import register
 from retrievers.base import DenseRetriever, Params, RetrieverCard
-from retrievers.openai_batching import TokenCounter, pack_requests, prepare_texts
-from retrievers.openai_retry import (
+from retrievers.openai.batching import TokenCounter, pack_requests, prepare_texts
+from retrievers.openai.retry import (
     BadResponse, EmbeddingAPIError, Pacer, RetryPolicy, call_with_retries, is_refusal, parse_response,
     run_bounded,
 )
 
 log = logging.getLogger("harness.ada")
 OPENAI_DEFAULT_BASE_URL = DEFAULT_BASE_URL
-PRICES_FILE = Path(__file__).with_name("openai_prices.yaml")
+PRICES_FILE = Path(__file__).with_name("prices.yaml")
 
 
 class AdaParams(Params):

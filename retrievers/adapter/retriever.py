@@ -30,7 +30,7 @@ from benchmarks.training import (TrainingPair, deterministic, duplicate_mask, pa
 from benchmarks.types import Split
 from retrievers import register
 from retrievers.base import DenseRetriever, RetrieverCard
-from retrievers.bge import EncoderParams, SentenceTransformerRetriever
+from retrievers.sentence_transformer import EncoderParams, SentenceTransformerRetriever
 
 class AdapterParams(EncoderParams):
     adapter: Literal["linear", "two_layer"] = "linear"
@@ -107,7 +107,7 @@ def train_adapter(q: Any, p: Any, passages: list[str], params: AdapterParams, se
     """
     import torch
 
-    from retrievers.adapter_models import build_adapter
+    from retrievers.adapter.models import build_adapter
 
     # One thread: the matrices are tiny, and on a busy 2-core box two threads spent most of the
     # time waiting for each other (measured: 268 steps took 35 s with 2 threads, 6 s with 1).
@@ -175,7 +175,7 @@ class AdapterRetriever(SentenceTransformerRetriever):
     def _train(self, pairs: list[TrainingPair], ctx: RunContext, folder: Any) -> dict[str, Any]:
         import torch
 
-        from retrievers.adapter_models import save_adapter
+        from retrievers.adapter.models import save_adapter
 
         t0 = time.perf_counter()
         unique = list(dict.fromkeys(p.passage for p in pairs))
@@ -191,7 +191,7 @@ class AdapterRetriever(SentenceTransformerRetriever):
         return {**log.summary(), "encode_s": round(encode_s, 3), "train_s": round(time.perf_counter() - t1, 3)}
 
     def _load(self, path: str) -> None:
-        from retrievers.adapter_models import load_adapter
+        from retrievers.adapter.models import load_adapter
 
         self.adapter = load_adapter(path)
 
@@ -206,7 +206,7 @@ class AdapterRetriever(SentenceTransformerRetriever):
 
             self._load(self.params.adapter_path)
             self.artifact_sha256 = content_hash(file_hashes(Path(self.params.adapter_path)))
-        from retrievers.adapter_models import apply_adapter
+        from retrievers.adapter.models import apply_adapter
 
         return apply_adapter(self.adapter, vectors, self.params.normalize_queries)
 

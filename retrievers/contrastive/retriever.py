@@ -1,6 +1,6 @@
 """Contrastive fine-tuning of the encoder itself, as DALM's retriever-only training.
 
-Trained inside the suite on the train split (see ``contrastive_train`` for the maths), cached
+Trained inside the suite on the train split (see ``retrievers.contrastive.train`` for the maths), cached
 as a sentence-transformers folder under the artifact cache, then evaluated through the same
 encoding path as the ``bge`` retriever. DALM trains with ``#query# ``/``#passage# `` prefixes
 and evaluates without them: ``train_prefixes`` / ``eval_prefixes`` offer both.
@@ -23,8 +23,8 @@ from benchmarks.training import TrainingPair, pairs_hash, same_passage_groups, t
 from benchmarks.types import Split
 from retrievers import register
 from retrievers.base import RetrieverCard
-from retrievers.bge import INSTRUCTIONS, EncoderParams, SentenceTransformerRetriever
-from retrievers.contrastive_train import PASSAGE_PREFIX, QUERY_PREFIX
+from retrievers.sentence_transformer import INSTRUCTIONS, EncoderParams, SentenceTransformerRetriever
+from retrievers.contrastive.train import PASSAGE_PREFIX, QUERY_PREFIX
 from retrievers.model_resolution import ResolvedModel, weights_hash
 
 class ContrastiveParams(EncoderParams):
@@ -104,7 +104,7 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
                 **artifact.record()}
 
     def _train(self, pairs: list[TrainingPair], ctx: RunContext, folder: Path) -> dict[str, Any]:
-        from retrievers.contrastive_train import train_contrastive
+        from retrievers.contrastive.train import train_contrastive
 
         t0 = time.perf_counter()
         instruction = self._instruction()  # the instruction, if any, is part of the query text

@@ -1,0 +1,1 @@
+"""DALM's retriever-only contrastive fine-tuning (`contrastive`): the plugin and its training."""
