@@ -22,10 +22,14 @@ across rows (which makes it somewhat larger when several rows are tested).
 """
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from typing import Any, Sequence
 
 import numpy as np
+
+from benchmarks.memo import remembered_float
 
 RHO = 0.5  # assumed correlation between a compared row's and the baseline's per-query scores
 ALPHA, POWER = 0.05, 0.8
@@ -42,16 +46,25 @@ def min_detectable_effect(sd_d: float, n: int, *, alpha: float = ALPHA, power: f
         >>> round(min_detectable_effect(1.0, 790), 4)  # ~ 2.8 / sqrt(790)
         0.0998
     """
-    # scipy.special's t and noncentral-t functions are what scipy.stats' t and nct call, without
-    # importing scipy.stats (~0.5 s more, paid on every leaderboard rewrite).
-    from scipy.special import nctdtr, stdtrit
-
     if n < 2:
         raise ValueError(f"a paired test needs at least 2 queries, got {n}")
     if not (sd_d >= 0 and math.isfinite(sd_d)):
         raise ValueError(f"sd_d must be a finite number >= 0, got {sd_d}")
     if not (0 < alpha < 1 and 0 < power < 1):
         raise ValueError(f"alpha and power must lie in (0, 1), got {alpha} and {power}")
+    inputs = [f"{n}:{alpha!r}:{power!r}".encode()]
+    return remembered_float("min-detectable-effect", sys.modules[__name__], inputs,
+                            lambda: _effect_in_sd(n, alpha, power), valid=lambda e: e > 0) * sd_d
+
+
+@functools.lru_cache(maxsize=None)
+def _effect_in_sd(n: int, alpha: float, power: float) -> float:
+    """The detectable effect in units of sd_d: it depends on n, alpha and power only, so one
+    leaderboard (one n per table, several metrics) solves it once per table, not once per metric."""
+    # scipy.special's t and noncentral-t functions are what scipy.stats' t and nct call, without
+    # importing scipy.stats (~0.5 s more, paid on every leaderboard rewrite).
+    from scipy.special import nctdtr, stdtrit
+
     df = n - 1
     crit = float(stdtrit(df, 1 - alpha / 2))
 
@@ -66,7 +79,7 @@ def min_detectable_effect(sd_d: float, n: int, *, alpha: float = ALPHA, power: f
     while high - low > 1e-12:  # power rises with the effect: bisect to the root
         mid = (low + high) / 2
         low, high = (mid, high) if shortfall(mid) < 0 else (low, mid)
-    return (low + high) / 2 * sd_d
+    return (low + high) / 2
 
 
 def sd_of_differences(baseline: Sequence[float] | np.ndarray, rho: float = RHO) -> float:

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from benchmarks import stats
 from benchmarks.errors import DataError
+from benchmarks.memo import remembered_float
 from benchmarks.records import LoadedRecord
 from benchmarks.staleness import row_refresh
 from benchmarks.stats import holm, paired_randomization_test
@@ -50,7 +54,7 @@ def paired_tests(records: list[LoadedRecord], baseline: str, metrics: list[str])
             if not qids:
                 continue  # no evaluated query: nothing to test
             a, b = [pq[q] for q in qids], [base[q] for q in qids]
-            p = paired_randomization_test(a, b, n_resamples=n_resamples, seed=settings.get("seed", 0))
+            p = memo_paired_p(a, b, n_resamples=n_resamples, seed=settings.get("seed", 0))
             tests.append((row, p, (sum(a) - sum(b)) / len(qids)))
         ps = [p for _, p, _ in tests]
         adjusted = holm(ps) if sig.get("correction", "holm") == "holm" else ps
@@ -61,3 +65,13 @@ def paired_tests(records: list[LoadedRecord], baseline: str, metrics: list[str])
 def significance(tests: list[PairedTest], alpha: float) -> dict[tuple[str, str], str]:
     """(row, metric) -> mark, for rows significantly above or below the baseline."""
     return {(t.row, t.metric): UP if t.diff > 0 else DOWN for t in tests if t.p_adjusted < alpha and t.diff != 0}
+
+
+def memo_paired_p(a: list[float], b: list[float], *, n_resamples: int, seed: int) -> float:
+    """``paired_randomization_test(a, b)``, remembered (benchmarks/memo.py): a leaderboard rewrite
+    runs every row's test against its baseline again, most of a warm run's time otherwise."""
+    inputs = [np.asarray(a, dtype=np.float64).tobytes(), np.asarray(b, dtype=np.float64).tobytes(),
+              f"{n_resamples}:{seed}".encode()]
+    return remembered_float("paired-randomization", stats, inputs,
+                            lambda: paired_randomization_test(a, b, n_resamples=n_resamples, seed=seed),
+                            valid=lambda p: 0 < p <= 1)

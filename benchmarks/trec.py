@@ -244,7 +244,9 @@ def _is_int(text: str) -> bool:
 
 def _check_token(value: str, what: str) -> str:
     # Whitespace inside an id would silently shift the columns of every reader, trec_eval too.
-    if not value or any(c.isspace() for c in value):
+    # str.split() splits on exactly the characters str.isspace() accepts: one C call instead of a
+    # Python loop per character (a run of 20 docs x 790 queries is ~600k characters).
+    if value.split() != [value]:
         raise DataError(f"cannot write {what} {value!r} in TREC format: it is empty or has whitespace")
     return value
 
