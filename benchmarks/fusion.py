@@ -1,6 +1,6 @@
 """Rank fusion of runs: reciprocal rank fusion, CombSUM and CombMNZ, with score normalisation.
 
-Definitions (the ones ranx uses, checked against ``ranx.fuse`` in tests/test_fusion.py):
+Definitions (the ones ranx uses, checked against ``ranx.fuse`` in tests/benchmarks/test_fusion.py):
 
 * ``rrf``: a document gets sum_i w_i / (k + rank_i), rank_i its 1-based rank in run i (absent: 0).
   Ranks follow the harness's tie rule (score descending, then doc id descending), so fusing is

@@ -6,10 +6,10 @@ a two-sided paired t-test at level α detects with probability ``power``: the δ
 
     P(|T| > t_{1-α/2, n-1}) = power,   T ~ noncentral t(df = n - 1, nc = δ √n / sd_d)
 
-(statsmodels' ``TTestPower().solve_power``, which tests/test_power.py checks against, and for
+(statsmodels' ``TTestPower().solve_power``, which tests/benchmarks/test_power.py checks against, and for
 large n the textbook ``(z_{1-α/2} + z_power) · sd_d / √n``, 2.80 · sd_d / √n at α 0.05, power 0.8).
 The leaderboard's paired randomization test has, on these sizes, the same power as the t-test
-(tests/test_power.py simulates it: ~80% of experiments reject at the reported MDE).
+(tests/benchmarks/test_power.py simulates it: ~80% of experiments reject at the reported MDE).
 
 Under a table no second row's differences are assumed: ``sd_d`` comes from the baseline's
 per-query scores alone, ``sd_d = sd_b · √(2 (1 - ρ))`` with ρ = 0.5, i.e. ``sd_d = sd_b`` (the

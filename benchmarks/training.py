@@ -86,7 +86,7 @@ def deterministic(seed: int, threads: int | None = None) -> Iterator["torch.Gene
     Global state (deterministic-algorithms flag, thread count) is restored afterwards so a
     training does not change how the rest of the run behaves. ``threads`` pins the intra-op
     thread count; None keeps the current one (measured: CPU training with 2 threads gives
-    bit-identical weights run to run, see tests/test_contrastive.py and test_adapter.py).
+    bit-identical weights run to run, see tests/retrievers/test_contrastive.py and test_adapter.py).
     """
     import numpy as np
     import torch

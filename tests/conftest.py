@@ -1,9 +1,14 @@
 """Shared fixtures: the tiny hand-worked dataset, isolated caches and results."""
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
+
+# Tests live in folders mirroring the packages (tests/benchmarks/, tests/retrievers/ ...); the helper
+# modules beside this file (tiny_training.py, embedding_server.py ...) are imported by name from all.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "fixtures" / "tiny"

@@ -19,8 +19,8 @@ from benchmarks.loaders import load, load_split
 from benchmarks.loaders.beir import read_corpus
 from benchmarks.types import Doc
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).parent / "fixtures" / "data"
+REPO = Path(__file__).resolve().parents[3]
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "data"
 SHARED = REPO.parent / "shared" / "data"
 
 

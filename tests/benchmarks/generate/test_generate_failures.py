@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from generate_fakes import FakeBackend  # noqa: E402 (gen: conftest.py fixture)
 
 from benchmarks.generate import backends as gen_backends  # noqa: E402

@@ -16,8 +16,8 @@ from benchmarks.cards import load_card
 from benchmarks.errors import ConfigError, DataError, DataUnavailable
 from benchmarks.loaders import load, load_split
 
-FIXTURES = Path(__file__).parent / "fixtures" / "data" / "tiny-csv"
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "data" / "tiny-csv"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 
 # sha256 of the normalized passages, from `printf 'the sky is blue.' | sha256sum` etc.
 SKY = "p-2aeb97b86aecde5f"

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from embedding_server import EmbeddingServer, Fault, hashed_bow  # noqa: E402
 
 
@@ -27,7 +26,7 @@ from retrievers.openai.retriever import OpenAIEmbeddingRetriever, usd_per_millio
 from retrievers.openai.batching import TokenCounter, pack_requests, prepare_texts  # noqa: E402
 from retrievers.openai.retry import EmbeddingAPIError, RetryPolicy, retry_after_seconds  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-test-SECRET-0123456789abcdef"
 TEXTS = [f"passage number {i} about topic {i % 5} with words {' '.join(str(j) for j in range(i))}"
          for i in range(12)]

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.registry import Registry, UnknownName
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "tests" / "fixtures" / "tiny" / "plugin"
 
 

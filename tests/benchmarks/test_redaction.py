@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
 from embedding_server import EmbeddingServer, Fault  # noqa: E402
 from secret_scan import SECRET, forms, leaks, leaks_in_tree  # noqa: E402
 from generate_fakes import _pdf  # noqa: E402
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ECHO = "overloaded; your header was {auth}"
 WORDS = " ".join(f"w{i}" for i in range(12))
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
 from embedding_server import EmbeddingServer  # noqa: E402
 from secret_scan import SECRET  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 from benchmarks.fusion import fuse, normalize, ranked
 from benchmarks.trec import read_run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 A = {"q": {"d1": 3.0, "d2": 2.0, "d3": 1.0}}
 B = {"q": {"d3": 0.9, "d4": 0.5}}
 

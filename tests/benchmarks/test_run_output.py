@@ -75,7 +75,7 @@ def test_plot_title_names_the_split_and_k_ticks_are_integers(pair_suite, tmp_pat
 
 
 def test_skipped_csv_rows_are_on_the_console_and_in_the_leaderboard(data_dir, tmp_path, monkeypatch, caplog):
-    fixture = Path(__file__).parent / "fixtures" / "data" / "tiny-csv" / "bad_rows.csv"
+    fixture = Path(__file__).parents[1] / "fixtures" / "data" / "tiny-csv" / "bad_rows.csv"
     shutil.copy(fixture, data_dir / "bad_rows.csv")
     cards, suites = tmp_path / "cards", tmp_path / "suites"
     cards.mkdir()

@@ -201,7 +201,7 @@ EmbeddingCache(sys.argv[1]).embed({"model": "toy"}, [f"text {i}" for i in range(
 
 
 def test_two_processes_filling_one_fingerprint_corrupt_nothing(tmp_path):
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), lo, hi], env=env, cwd=repo)
              for lo, hi in (("0", "300"), ("150", "450"))]  # overlapping halves, written at once

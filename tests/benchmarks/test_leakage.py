@@ -13,7 +13,7 @@ from benchmarks.leakage import LeakageSettings, Texts, cached_check, check, jacc
 from benchmarks.leakage_report import leakage_flag, leakage_notes
 from benchmarks.types import Doc, Split
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet".split()  # 10 words: 6 5-grams
 
 
