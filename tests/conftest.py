@@ -140,7 +140,7 @@ def one_thread():
 def gen(tmp_path, monkeypatch):
     import argparse
 
-    from benchmarks.generate import backends as gen_backends
+    from benchmarks.llm import backends as gen_backends
     from benchmarks.generate.cli import add_generate_parser, cmd_generate
     from generate_fakes import PAGES, FakeBackend, _pdf
 

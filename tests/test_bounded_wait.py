@@ -40,7 +40,7 @@ def silent():
 
 
 def test_default_bound_is_five_minutes_per_request():
-    from benchmarks.generate.backends import BackendOptions
+    from benchmarks.llm.backends import BackendOptions
     from retrievers.openai.retry import RetryPolicy
 
     for policy in (RetryPolicy(), OpenAIEmbeddingRetriever("ada", {}).policy()):

@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from generate_fakes import FakeBackend  # noqa: E402 (gen: conftest.py fixture)
 
-from benchmarks.generate import backends as gen_backends  # noqa: E402
+from benchmarks.llm import backends as gen_backends  # noqa: E402
 
 ARGV = ["--out", "flaky", "--chunk-words", "4", "--chunk-overlap", "1"]
 
