@@ -18,11 +18,10 @@ import os
 import random
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from benchmarks.errors import HarnessError
-from benchmarks.llm.models import SMOLLM2, folder_identity, smollm2_folder
+from benchmarks.llm.models import SMOLLM2, local_model
 from benchmarks.openai_client import (
     KEY_ENV, RequestFailed, RetryPolicy, attempt_timeout, base_url, host_of, make_client, public_url,
     read_key, redact,
@@ -82,12 +81,7 @@ class LocalBackend:
             # On a busy 2-core machine one thread was ~5x faster than two (less OpenMP contention).
             torch.set_num_threads(options.threads)
         name = options.model or SMOLLM2
-        if name == SMOLLM2:
-            path, identity = smollm2_folder()
-        elif Path(name).is_dir():
-            path, identity = Path(name), folder_identity(Path(name))
-        else:
-            path, identity = Path(name), {"model": name}  # hub id: revision filled in below
+        path, identity = local_model(options.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if not getattr(self.tokenizer, "chat_template", None):
             raise HarnessError(f"model {name} has no chat template; use an instruction-tuned model")

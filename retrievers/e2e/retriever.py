@@ -95,11 +95,11 @@ class E2ERetriever(ContrastiveRetriever):
         self.generator_card: dict[str, Any] = {}
 
     def unavailable_reason(self) -> str | None:
-        from benchmarks.llm.models import SMOLLM2_ALIASES, smollm2_unavailable
+        from benchmarks.llm.models import SMOLLM2_ALIASES, is_smollm2, smollm2_unavailable
 
         p = self.params
         needs_smollm2 = p.generator in SMOLLM2_ALIASES or (
-            p.answers != "split" and p.answer_backend == "local" and p.answer_model in (None, "smollm2"))
+            p.answers != "split" and p.answer_backend == "local" and is_smollm2(p.answer_model))
         return smollm2_unavailable() if needs_smollm2 else None
 
     def hyper(self, device: str = "cpu") -> dict[str, Any]:
