@@ -12,7 +12,6 @@ Example:
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import random
@@ -23,7 +22,7 @@ from typing import Any, Callable, Protocol
 from benchmarks.errors import HarnessError
 from benchmarks.llm.models import SMOLLM2, local_model
 from benchmarks.openai_client import (
-    KEY_ENV, RequestFailed, RetryPolicy, attempt_timeout, base_url, host_of, make_client, public_url,
+    KEY_ENV, RequestFailed, RetryPolicy, attempt_timeout, base_url, key_missing, make_client, public_url,
     read_key, redact,
 )
 
@@ -123,14 +122,12 @@ class OpenAIBackend:
     """
 
     def __init__(self, options: BackendOptions):
-        if importlib.util.find_spec("openai") is None:
-            raise HarnessError("the openai backend needs the openai package: pip install openai")
         model = options.model or os.environ.get("HARNESS_GEN_MODEL")
         if not model:
             raise HarnessError("the openai backend needs a model: pass --model NAME or set HARNESS_GEN_MODEL")
         url = base_url(options.base_url)
         key = read_key(options.api_key_env)
-        if not key and host_of(url) == "api.openai.com":
+        if key_missing(url, key):
             raise HarnessError(f"no API key: set {options.api_key_env} (or --api-key-env VAR), "
                                f"or point --base-url at a local server")
         self.policy = RetryPolicy(timeout_s=min(options.timeout_s, options.max_wait_s),
@@ -142,7 +139,7 @@ class OpenAIBackend:
         self._rng = random.Random()
 
     def chat(self, messages: Messages, sampling: Sampling, seed: int, stop: StopFn | None = None) -> str:
-        from retrievers.openai.retry import GiveUp, Pacer, call_with_retries, is_refusal, is_unreachable
+        from benchmarks.openai_retry import GiveUp, Pacer, call_with_retries, is_refusal, is_unreachable
 
         def attempt(timeout_s: float) -> Any:
             return self.client.chat.completions.create(
