@@ -21,9 +21,10 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
+from benchmarks.artifacts import canonical_sha256
 from benchmarks.errors import HarnessError
 from benchmarks.llm.backends import Backend, Sampling
-from benchmarks.llm.cache import OutputCache, canonical_sha256
+from benchmarks.llm.cache import OutputCache
 from benchmarks.llm.prompts import Prompt
 from benchmarks.openai_client import RequestFailed, redact
 
