@@ -146,7 +146,8 @@ def parse_qrels(lines: Iterable[tuple[int, str]], fail: Callable[[int, str], Exc
                 continue
         fields = [f.strip() for f in line.split("\t")] if beir else line.split()
         if len(fields) != (3 if beir else 4):
-            want = "3 tab-separated fields (query-id, corpus-id, score)" if beir else "4 fields (qid iter docid grade)"
+            want = ("3 tab-separated fields (query-id, corpus-id, score)" if beir
+                    else "4 fields (qid iter docid grade)")
             raise fail(number, f"expected {want}, got {len(fields)}")
         qid, doc, grade_text = fields if beir else (fields[0], fields[2], fields[3])
         if not qid or not doc:
@@ -155,7 +156,8 @@ def parse_qrels(lines: Iterable[tuple[int, str]], fail: Callable[[int, str], Exc
             raise fail(number, f"grade {grade_text!r} is not an integer")
         first_at = seen_at.setdefault((qid, doc), number)
         if first_at != number:
-            raise fail(number, f"duplicate judgement for query {qid!r}, document {doc!r} (first on line {first_at})")
+            raise fail(number, f"duplicate judgement for query {qid!r}, document {doc!r} "
+                               f"(first on line {first_at})")
         qrels.setdefault(qid, {})[doc] = int(grade_text)
     return qrels, seen_at
 

@@ -15,8 +15,10 @@ from benchmarks.fingerprint import fingerprint_sha256
 from benchmarks.llm.prompts import Prompt
 from retrievers import RETRIEVERS
 
+ANSWERS_PROMPT_SHA = "a2fcfe7587cbd7840a76aff0622dabb77e49ab14c176a5b3bb8b2a9a4be0e14d"
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-SAMPLES = [{"b": [1, 2.5, None], "a": "plain"}, {"model": "Zürich – €", "n": {"z": 1, "y": True}}, ["x", {"k": "ß"}]]
+SAMPLES = [{"b": [1, 2.5, None], "a": "plain"}, {"model": "Zürich – €", "n": {"z": 1, "y": True}},
+           ["x", {"k": "ß"}]]
 
 
 def _records() -> list[tuple[Path, dict]]:
@@ -29,9 +31,10 @@ def _records() -> list[tuple[Path, dict]]:
 def test_each_form_is_the_json_dumps_it_replaced(obj):
     def sha(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
-    assert canonical_sha256(obj) == sha(json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
-    assert fingerprint_key(obj) == sha(json.dumps(obj, sort_keys=True, separators=(",", ":")))  # old cache.py
-    assert canonical_sha256(obj, ascii=True, spaced=True) == sha(json.dumps(obj, sort_keys=True))  # old prompts.py
+    compact = (",", ":")
+    assert canonical_sha256(obj) == sha(json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=compact))
+    assert fingerprint_key(obj) == sha(json.dumps(obj, sort_keys=True, separators=compact))  # old cache.py
+    assert canonical_sha256(obj, ascii=True, spaced=True) == sha(json.dumps(obj, sort_keys=True))  # old prompts
 
 
 def test_ascii_matters_only_for_non_ascii_values():
@@ -49,9 +52,9 @@ def test_nan_is_refused():
 def test_the_builtin_prompt_hashes_are_the_recorded_ones():
     # The answers hash names the generation cache job that e2e's committed row was trained from.
     from benchmarks.llm.prompts import load_prompt
-    assert load_prompt("answers", None).sha256 == "a2fcfe7587cbd7840a76aff0622dabb77e49ab14c176a5b3bb8b2a9a4be0e14d"
-    assert Prompt("questions", "Q {context} {n}", system=None).sha256 == hashlib.sha256(json.dumps(
-        {"kind": "questions", "system": None, "template": "Q {context} {n}"}, sort_keys=True).encode()).hexdigest()
+    assert load_prompt("answers", None).sha256 == ANSWERS_PROMPT_SHA
+    legacy = json.dumps({"kind": "questions", "system": None, "template": "Q {context} {n}"}, sort_keys=True)
+    assert Prompt("questions", "Q {context} {n}", system=None).sha256 == hashlib.sha256(legacy.encode()).hexdigest()
 
 
 def test_every_committed_evaluation_fingerprint_hashes_to_its_recorded_sha():

@@ -60,7 +60,7 @@ def test_a_folder_is_identified_by_each_weight_file(tmp_path):
     path, identity = models.local_model(str(tmp_path))
     assert path == tmp_path.resolve()
     assert identity == {"model": str(tmp_path.resolve()), "model_file": "a.bin,b.safetensors",
-                        "model_sha256": hashlib.sha256(b"a").hexdigest() + "," + hashlib.sha256(b"bb").hexdigest()}
+                        "model_sha256": f"{hashlib.sha256(b'a').hexdigest()},{hashlib.sha256(b'bb').hexdigest()}"}
     # e2e's artifact keys hash the folder as one digest (basename, then bytes, per file in order)
     digest = hashlib.sha256()
     for name, data in (("a.bin", b"a"), ("b.safetensors", b"bb")):
@@ -69,4 +69,5 @@ def test_a_folder_is_identified_by_each_weight_file(tmp_path):
 
 
 def test_a_hub_id_is_passed_through():
-    assert models.local_model("org/not-a-folder") == (models.Path("org/not-a-folder"), {"model": "org/not-a-folder"})
+    hub = "org/not-a-folder"
+    assert models.local_model(hub) == (models.Path(hub), {"model": hub})
