@@ -39,12 +39,26 @@ log = logging.getLogger("harness")
 META = "artifact.json"
 
 
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def canonical_json(obj: Any, *, ascii: bool = False, spaced: bool = False) -> str:
+    """The one JSON form that hashes are taken of: sorted keys, no NaN, UTF-8 text, no spaces.
+
+    Two older key families were written with Python's defaults and stay byte-identical through
+    the flags (a different byte is a different key, so cached work would be redone): ``ascii``
+    escapes non-ASCII characters (embedding-cache folders, ``cache.fingerprint_key``), and
+    ``spaced`` keeps ``", "``/``": "`` separators (prompt hashes, with ``ascii``). For ASCII-only
+    values ``ascii`` changes nothing.
+    """
+    separators = (", ", ": ") if spaced else (",", ":")
+    return json.dumps(obj, sort_keys=True, separators=separators, ensure_ascii=ascii, allow_nan=False)
+
+
+def canonical_sha256(obj: Any, *, ascii: bool = False, spaced: bool = False) -> str:
+    """Hex sha256 of :func:`canonical_json` (UTF-8)."""
+    return hashlib.sha256(canonical_json(obj, ascii=ascii, spaced=spaced).encode("utf-8")).hexdigest()
 
 
 def artifact_key(spec: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
+    return canonical_sha256(spec)
 
 
 EVAL_ONLY = "eval_only"  # json_schema_extra marker on a params field
@@ -88,7 +102,7 @@ def file_hashes(folder: Path) -> dict[str, str]:
 
 def content_hash(files: dict[str, str]) -> str:
     """One hash for the artifact: over the sorted (path, sha256) list, so order cannot matter."""
-    return hashlib.sha256(canonical_json(sorted(files.items())).encode("utf-8")).hexdigest()
+    return canonical_sha256(sorted(files.items()))
 
 
 @dataclass(frozen=True)

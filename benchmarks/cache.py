@@ -31,15 +31,16 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks.artifacts import canonical_sha256
+
 _TMP = ".tmp"  # suffix of files being written
 _STALE_S = 3600.0  # a writer leaves nothing half-done for this long unless it died
 _TRAILER = "# sha256 "  # last line of a .keys file: checksum over the .npy bytes and the key lines
 
 
 def fingerprint_key(fingerprint: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of the fingerprint (sorted keys, no whitespace)."""
-    canon = json.dumps(fingerprint, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+    """sha256 of the canonical JSON of the fingerprint, non-ASCII escaped as these keys always were."""
+    return canonical_sha256(fingerprint, ascii=True)
 
 
 def text_key(text: str) -> str:

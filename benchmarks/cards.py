@@ -20,13 +20,12 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
-                      model_serializer)
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_serializer
 
 from benchmarks.datapath import REPO_ROOT
 from benchmarks.errors import ConfigError
 from benchmarks.messages import did_you_mean, listing, quote
-from benchmarks.yaml_models import is_file, parse_model, read_text
+from benchmarks.yaml_models import Strict, is_file, parse_model, read_text
 
 Format = Literal["beir", "llamaindex-json", "csv-qa"]
 # The files each format needs per split, by role.
@@ -39,8 +38,8 @@ CSV_ONLY_OPTIONS = ("on_bad_row", "columns", "encoding")
 ENV_VAR = "HARNESS_DATASETS_DIR"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class _Strict(Strict):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)  # merged with Strict's
 
 
 class FileRef(_Strict):

@@ -30,18 +30,17 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from benchmarks.context import RunContext
 from benchmarks.types import Run
+from benchmarks.yaml_models import Strict
 
 KEYS = ("truncate_dim", "quantize", "rescore")
 FLOAT_BYTES = 4  # float32
 
 
-class CompressionParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompressionParams(Strict):
     truncate_dim: int | None = Field(default=None, ge=1)
     quantize: Literal["int8", "binary"] | None = None
     rescore: int | None = Field(default=None, ge=1)

@@ -19,6 +19,7 @@ import configparser
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 from benchmarks.errors import DataError, DataUnavailable
 from benchmarks.messages import clip
@@ -137,11 +138,16 @@ def sha256_file(path: str | Path) -> str:
     if cached is not None:
         return cached
     digest = hashlib.sha256()
-    with open(p, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    hash_into(digest, p)
     _SHA_CACHE[key] = digest.hexdigest()
     return _SHA_CACHE[key]
+
+
+def hash_into(digest: Any, path: str | Path) -> None:
+    """Feed a file's bytes to ``digest`` (a hashlib object) in 1 MiB blocks: memory stays flat."""
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
 
 
 def check_file(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable
 
-from benchmarks.artifacts import canonical_json
+from benchmarks.artifacts import canonical_json, canonical_sha256
 from benchmarks.types import Split
 
 VERSION = 1
@@ -79,7 +79,7 @@ def evaluation_fingerprint(
 
 def fingerprint_sha256(fp: dict[str, Any]) -> str:
     body = {k: v for k, v in fp.items() if k != "sha256"}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return canonical_sha256(body)
 
 
 SETTINGS_KEYS = ("metrics", "top_k", "search", "tie_break", "bootstrap", "significance")

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from benchmarks.artifacts import canonical_json
+from benchmarks.artifacts import canonical_sha256
 from benchmarks.types import Split
 
 _NOT_WORD = re.compile(r"[^\w\s]+")  # punctuation and symbols: "Lyft's" -> "lyfts", "$19.6" -> "196"
@@ -273,8 +273,7 @@ def _content_key(train: Split, evaluated: Split, relevance_level: int, s: Leakag
     def content(split: Split) -> list[Any]:  # lists keep the order the examples follow
         return [list(split.queries.items()), [[k, d.title, d.text] for k, d in split.corpus.items()],
                 [[q, list(r.items())] for q, r in split.qrels.items()]]
-    blob = canonical_json([content(train), content(evaluated), relevance_level, asdict(s)])
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return canonical_sha256([content(train), content(evaluated), relevance_level, asdict(s)])
 
 
 def cached_check(train: Split, evaluated: Split, relevance_level: int = 1,

@@ -1,12 +1,14 @@
 """The one place that decides where OpenAI-style requests go, with which key, and how long to wait.
 
-Used by the ``ada`` retriever and ``generate --backend openai`` (and so by e2e's generated answers).
+Used by the ``ada`` retriever and ``generate --backend openai`` (and so by e2e's generated answers);
+``openai_retry`` is the one retry loop both run under a ``RetryPolicy`` from here.
 
 Endpoint rule: the base URL is the CLI's (``generate --base-url``), else ``$OPENAI_BASE_URL``, else
 api.openai.com. A suite file may name a ``base_url`` only for a host the user allowed on the
 command line (``run --allow-endpoint HOST``): otherwise a shared suite could send the user's key
 to any server. Key rule: the key is ``$OPENAI_API_KEY`` (``generate --api-key-env VAR`` may name
-another variable, since the user types it); a suite can never choose the variable.
+another variable, since the user types it); a suite can never choose the variable. Only OpenAI's own
+host needs a key (``key_missing``); any other server is sent a placeholder.
 
 Redaction: every key read here is registered, and ``redact`` blanks it out of any text that may
 reach a terminal, log, record, cache or card: verbatim, in any letter case, percent-encoded, inside
@@ -118,6 +120,11 @@ def read_key(env_var: str = KEY_ENV) -> str | None:
     if key:
         register_secret(key)
     return key
+
+
+def key_missing(url: str, key: str | None) -> bool:
+    """OpenAI's own API needs a key; any other server may be keyless (it gets the placeholder)."""
+    return not key and (urlsplit(url).hostname or "").lower() == urlsplit(DEFAULT_BASE_URL).hostname
 
 
 def make_client(url: str, key: str | None, policy: RetryPolicy) -> Any:

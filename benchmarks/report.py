@@ -13,7 +13,7 @@ from typing import Callable
 
 from tabulate import tabulate
 
-from benchmarks.artifacts import canonical_json
+from benchmarks.artifacts import canonical_sha256
 from benchmarks.errors import HarnessError
 from benchmarks.fsutil import atomic_write_bytes
 from benchmarks.leaderboard_tables import (MISSING, ExtraColumn, Leaderboard, NoteProvider, SectionTable,
@@ -89,15 +89,13 @@ def _png_text(path: Path, key: str) -> str | None:
 def plot_hit_rate(curves: dict[str, list[float]], title: str, path: Path) -> bool:
     """Draw hit_rate@k per row into ``path``; a plot already drawn from the same curves, title,
     plotting code and matplotlib release is left as it is, so matplotlib is not even imported."""
-    import hashlib
     import importlib.metadata
     import io
 
     if not curves:
         return False
-    drawn_from = hashlib.sha256(canonical_json({
-        "curves": curves, "title": title, "code": PLOT_VERSION,
-        "matplotlib": importlib.metadata.version("matplotlib")}).encode("utf-8")).hexdigest()
+    drawn_from = canonical_sha256({"curves": curves, "title": title, "code": PLOT_VERSION,
+                                   "matplotlib": importlib.metadata.version("matplotlib")})
     if _png_text(path, PLOT_KEY) == drawn_from:
         return True
     import matplotlib

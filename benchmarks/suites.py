@@ -19,14 +19,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr,
-                      model_validator)
+from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 
 from benchmarks.cards import display_path
 from benchmarks.errors import ConfigError
 from benchmarks.messages import clip, did_you_mean, quote
 from benchmarks.metrics import MAX_CUTOFF, parse_metric
-from benchmarks.yaml_models import is_file, load_model_file
+from benchmarks.yaml_models import Strict, is_file, load_model_file
 
 SUITES_DIR = Path(__file__).parent / "suites"
 # Suite names, dataset ids and row names become folder and file names under the results dir:
@@ -53,10 +52,6 @@ def _metric(value: str) -> str:
 
 SafeName = Annotated[str, AfterValidator(safe_name)]
 MetricName = Annotated[str, AfterValidator(_metric)]  # one error per bad metric, each with its line
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
 class DatasetEntry(Strict):

@@ -31,7 +31,7 @@ import math
 import os
 import sys
 import zlib
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO, Callable, Iterable, Iterator, Literal, Union
 
 from .errors import DataError
 from .fsutil import atomic_write_bytes
@@ -109,14 +109,6 @@ def _check_utf8(path: PathLike, number: int, line: str) -> None:
                             f"character {column} of the line); re-save the file as UTF-8")
 
 
-def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
-    """Non-blank qrels lines that are not comments: trec_eval's qrels reader takes ``#`` as a
-    comment in column 0 only (its run reader also after leading blanks, see read_run)."""
-    for number, line in _all_lines(path):
-        if line.strip() and not line.startswith("#"):
-            yield number, line
-
-
 def _int(text: str, path: PathLike, number: int, what: str) -> int:
     try:
         return int(text)
@@ -124,39 +116,55 @@ def _int(text: str, path: PathLike, number: int, what: str) -> int:
         raise DataError(f"{path}:{number}: {what} {text!r} is not an integer") from None
 
 
-def read_qrels(path: PathLike) -> Qrels:
-    """Read TREC qrels or BEIR TSV qrels (format detected from the first line).
+def is_qrels_header(line: str) -> bool:
+    """BEIR's header line (``query-id<TAB>corpus-id<TAB>score``): three tab-separated fields whose
+    score is not an integer. It is skipped only as the first judgement line of a file."""
+    fields = line.split("\t")
+    return len(fields) == 3 and not _is_int(fields[2].strip())
 
-    Example file lines: ``q1 0 doc7 2`` (TREC) or ``q1\\tdoc7\\t2`` (BEIR).
+
+def parse_qrels(lines: Iterable[tuple[int, str]], fail: Callable[[int, str], Exception],
+                fmt: Literal["trec", "beir"] | None = None) -> tuple[Qrels, dict[tuple[str, str], int]]:
+    """The one qrels parser: graded judgements and the line of each, from (line number, text).
+
+    Blank lines and ``#`` comments (column 0) are skipped. The first other line decides the
+    format when ``fmt`` is None (three tab-separated fields: BEIR, else TREC) and is BEIR's
+    header when :func:`is_qrels_header` says so. Grades may be negative (TREC's -1);
+    ``fail(line, message)`` builds the error raised for a bad line.
     """
     qrels: Qrels = {}
     seen_at: dict[tuple[str, str], int] = {}
-    beir: bool | None = None
-    for number, line in _lines(path):
-        if beir is None:  # first non-blank line decides the format
-            beir = len(line.split("\t")) == 3
-            if beir and not _is_int(line.split("\t")[2]):
-                continue  # the BEIR header, e.g. "query-id\tcorpus-id\tscore"
-        if beir:
-            fields = [f.strip() for f in line.split("\t")]
-            if len(fields) != 3:
-                raise DataError(f"{path}:{number}: expected 3 tab-separated fields "
-                                f"(query-id, corpus-id, score), got {len(fields)}")
-            qid, doc, grade_text = fields
-        else:
-            fields = line.split()
-            if len(fields) != 4:
-                raise DataError(f"{path}:{number}: expected 4 fields (qid iter docid grade), "
-                                f"got {len(fields)}")
-            qid, _, doc, grade_text = fields
+    beir = None if fmt is None else fmt == "beir"
+    first = True
+    for number, line in lines:
+        if not line.strip() or line.startswith("#"):
+            continue
+        if first:
+            first = False
+            beir = len(line.split("\t")) == 3 if beir is None else beir
+            if beir and is_qrels_header(line):
+                continue
+        fields = [f.strip() for f in line.split("\t")] if beir else line.split()
+        if len(fields) != (3 if beir else 4):
+            want = ("3 tab-separated fields (query-id, corpus-id, score)" if beir
+                    else "4 fields (qid iter docid grade)")
+            raise fail(number, f"expected {want}, got {len(fields)}")
+        qid, doc, grade_text = fields if beir else (fields[0], fields[2], fields[3])
         if not qid or not doc:
-            raise DataError(f"{path}:{number}: empty query or document id")
-        grade = _int(grade_text, path, number, "grade")
-        first = seen_at.setdefault((qid, doc), number)
-        if first != number:
-            raise DataError(f"{path}:{number}: duplicate judgement for query {qid!r}, "
-                            f"document {doc!r} (first on line {first})")
-        qrels.setdefault(qid, {})[doc] = grade
+            raise fail(number, "empty query or document id")
+        if not _is_int(grade_text):
+            raise fail(number, f"grade {grade_text!r} is not an integer")
+        first_at = seen_at.setdefault((qid, doc), number)
+        if first_at != number:
+            raise fail(number, f"duplicate judgement for query {qid!r}, document {doc!r} "
+                               f"(first on line {first_at})")
+        qrels.setdefault(qid, {})[doc] = int(grade_text)
+    return qrels, seen_at
+
+
+def read_qrels(path: PathLike) -> Qrels:
+    """TREC qrels (``q1 0 doc7 2``) or BEIR TSV qrels (``q1\\tdoc7\\t2``), detected from the first line."""
+    qrels, _ = parse_qrels(_all_lines(path), lambda number, what: DataError(f"{path}:{number}: {what}"))
     if not qrels:
         raise DataError(f"{path}: no judgements in the file")
     return qrels

@@ -16,12 +16,22 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchmarks.errors import ConfigError
 from benchmarks.messages import clip, did_you_mean, problem_list, quote
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """The base of every model read from a file or a params block (cards, suites, retriever and
+    compression params): an unknown key is an error, not silently ignored. ``model_*`` field
+    names are allowed (``model`` settings are common here)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
 MAX_DEPTH = 64  # nested mappings/sequences; shipped files use 4
 MAX_NODES = 100_000  # nodes after alias expansion; shipped files have a few hundred
 

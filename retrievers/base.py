@@ -11,18 +11,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from benchmarks.context import RunContext
 from benchmarks.errors import ConfigError
 from benchmarks.messages import clip, did_you_mean, quote
 from benchmarks.types import Doc, Run, Split
+from benchmarks.yaml_models import Strict
 
 
-class Params(BaseModel):
+class Params(Strict):
     """Base for retriever parameters: unknown keys are an error, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
 class ParamsError(ConfigError):

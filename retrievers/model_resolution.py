@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from benchmarks.datapath import hash_into
 from benchmarks.errors import ConfigError
 
 
@@ -76,9 +77,7 @@ def _hash_files(paths: tuple[tuple[str, int, int], ...]) -> str:
     digest = hashlib.sha256()
     for path, _size, _mtime in paths:
         digest.update(os.path.basename(path).encode())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        hash_into(digest, path)
     return digest.hexdigest()
 
 

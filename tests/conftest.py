@@ -75,17 +75,16 @@ def run_cli(env: dict[str, str], *args: str):
                           text=True, timeout=300)
 
 
-PAIR_SUITE = """schema: suite/v1
-name: pair
-datasets:
-  - {name: tiny, split: test}
-metrics: [hit_rate@1, mrr@5]
-top_k: 5
-baseline: bm25
-retrievers:
-  - {name: bm25, use: bm25}
-  - {name: robertson, use: bm25, params: {method: robertson}}
-"""
+def tiny_suite(name: str, rows: list[str], *, metrics: str = "hit_rate@1, mrr@5", top_k: int = 5,
+               baseline: str | None = None) -> str:
+    """The text of a suite over the tiny data's test split; ``rows`` are YAML flow mappings."""
+    head = f"schema: suite/v1\nname: {name}\ndatasets:\n  - {{name: tiny, split: test}}\n"
+    head += f"metrics: [{metrics}]\ntop_k: {top_k}\n" + (f"baseline: {baseline}\n" if baseline else "")
+    return head + "retrievers:\n" + "".join(f"  - {row}\n" for row in rows)
+
+
+PAIR_ROWS = ["{name: bm25, use: bm25}", "{name: robertson, use: bm25, params: {method: robertson}}"]
+PAIR_SUITE = tiny_suite("pair", PAIR_ROWS, baseline="bm25")
 
 
 @pytest.fixture
@@ -145,7 +144,7 @@ def one_thread():
 def gen(tmp_path, monkeypatch):
     import argparse
 
-    from benchmarks.generate import backends as gen_backends
+    from benchmarks.llm import backends as gen_backends
     from benchmarks.generate.cli import add_generate_parser, cmd_generate
     from generate_fakes import PAGES, FakeBackend, _pdf
 

@@ -1,7 +1,7 @@
 """Fakes for the generate command's tests: a hand-made PDF and a backend whose answers can be
 worked out by hand."""
-from benchmarks.generate.backends import BackendOptions
-from benchmarks.generate.prompts import RULE
+from benchmarks.llm.backends import BackendOptions
+from benchmarks.llm.prompts import RULE
 
 PAGES = ["alpha beta gamma delta epsilon zeta", "eta theta iota kappa"]
 

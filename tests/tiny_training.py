@@ -69,3 +69,12 @@ def run_suite(tmp_path, name, out, *extra):
     records = {p.stem: json.loads(p.read_text()) for p in results.rglob("*.json")
                if not p.name.endswith(".per_query.json")}
     return code, records
+
+
+def suite_records(tmp_path, monkeypatch, rows):
+    """Run ``rows`` as a suite on the tiny card (it must succeed): the suite's name, for re-runs,
+    and the records by row name."""
+    name = write_tiny_suite(tmp_path, monkeypatch, rows)
+    code, records = run_suite(tmp_path, name, "r1")
+    assert code == 0, {k: v.get("reason") for k, v in records.items()}
+    return name, records

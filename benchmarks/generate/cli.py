@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.errors import HarnessError
-from benchmarks.generate.backends import BACKENDS, SMOLLM2
+from benchmarks.llm.backends import BACKENDS
+from benchmarks.llm.models import SMOLLM2
 from benchmarks.openai_client import redact
 
 

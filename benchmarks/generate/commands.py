@@ -17,12 +17,12 @@ from typing import Any
 
 from benchmarks.datapath import sha256_file
 from benchmarks.generate import outputs
-from benchmarks.generate.backends import Backend, BackendOptions, Sampling, make_backend
 from benchmarks.generate.cli import command_line
-from benchmarks.generate.pdf import (Chunk, chunk_words, evenly_spaced, extract_pages, find_pdfs,
-                                     pypdf_version, split_name)
-from benchmarks.generate.pipeline import generate_answers, generate_questions
-from benchmarks.generate.prompts import Prompt, load_prompt
+from benchmarks.generate.pdf import Chunk, chunk_words, extract_pages, find_pdfs, pypdf_version, split_name
+from benchmarks.llm.backends import Backend, BackendOptions, Sampling, make_backend
+from benchmarks.llm.prompts import Prompt, load_prompt
+from benchmarks.llm.qa import generate_answers, generate_questions
+from benchmarks.stats import evenly_spaced
 
 log = logging.getLogger("harness.generate")
 

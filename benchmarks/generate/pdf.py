@@ -140,14 +140,3 @@ def chunk_words(pages: list[Page], size: int, overlap: int, prefix: str = "") ->
                             last_page=page_of[end - 1]))
         start += stride
     return chunks
-
-
-def evenly_spaced(n: int, k: int | None) -> list[int]:
-    """``k`` indices spread over ``range(n)`` (all of them when k is None or >= n).
-
-    Deterministic, so a resumed run picks the same chunks; spread out, so a sample covers the
-    whole document instead of its first pages (the cover page and table of contents).
-    """
-    if k is None or k >= n:
-        return list(range(n))
-    return [i * n // k for i in range(k)]

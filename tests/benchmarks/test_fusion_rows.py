@@ -7,22 +7,15 @@ import os
 
 import pytest
 
-from conftest import ROOT, TINY, run_cli, tiny_process_env
+from conftest import ROOT, TINY, run_cli, tiny_process_env, tiny_suite
 
-SUITE = """schema: suite/v1
-name: fuse
-datasets:
-  - {name: tiny, split: test}
-metrics: [hit_rate@1, mrr@3]
-top_k: 3
-baseline: keyword
-retrievers:
-  - {name: kw-rrf, use: fusion, params: {of: [keyword, kw-b], method: rrf, k: 60}}
-  - {name: keyword, use: keyword}
-  - {name: kw-b, use: keyword, params: {vocabulary: [date, elderberry, fig, apple]}}
-  - {name: keyword-int8, use: keyword, params: {quantize: int8}}
-  - {name: keyword-binary, use: keyword, params: {quantize: binary, rescore: 5}}
-"""
+SUITE = tiny_suite("fuse", [
+    "{name: kw-rrf, use: fusion, params: {of: [keyword, kw-b], method: rrf, k: 60}}",
+    "{name: keyword, use: keyword}",
+    "{name: kw-b, use: keyword, params: {vocabulary: [date, elderberry, fig, apple]}}",
+    "{name: keyword-int8, use: keyword, params: {quantize: int8}}",
+    "{name: keyword-binary, use: keyword, params: {quantize: binary, rescore: 5}}",
+], metrics="hit_rate@1, mrr@3", top_k=3, baseline="keyword")
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +129,8 @@ def _plan_errors(tmp_path, monkeypatch, rows, *selected):
     monkeypatch.setenv("HARNESS_DATA_PATH", str(TINY / "data"))
     monkeypatch.setenv("HARNESS_DATASETS_DIR", str(TINY / "cards"))
     path = tmp_path / "bad.yaml"
-    path.write_text(SUITE.split("retrievers:")[0].replace("name: fuse", "name: bad").replace("keyword", "bm25")
-                    + "retrievers:\n  - {name: bm25, use: bm25}\n" + rows)
+    path.write_text(tiny_suite("bad", ["{name: bm25, use: bm25}"], metrics="hit_rate@1, mrr@3", top_k=3,
+                               baseline="bm25") + rows)
     with pytest.raises(PlanError) as exc:
         plan([path], RunOptions(retrievers=list(selected), progress=False))
     return exc.value.problems

@@ -126,9 +126,9 @@ def test_ada_in_a_run_redacts_records_logs_and_caches(tmp_path, tiny_env):
 
 def test_e2e_answer_path_redacts_warnings_and_cache(tmp_path, monkeypatch, caplog):
     """e2e generates answers with generate_answers and this backend (answer_backend: openai)."""
-    from benchmarks.generate.backends import BackendOptions, OpenAIBackend, Sampling
-    from benchmarks.generate.pipeline import generate_answers
-    from benchmarks.generate.prompts import load_prompt
+    from benchmarks.llm.backends import BackendOptions, OpenAIBackend, Sampling
+    from benchmarks.llm.prompts import load_prompt
+    from benchmarks.llm.qa import generate_answers
     from benchmarks.openai_client import RetryPolicy
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)

@@ -60,15 +60,6 @@ QRELS_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("text, line, what", QRELS_ERRORS)
-def test_qrels_errors(tmp_path, text, line, what):
-    path = write(tmp_path, "bad.qrels", text)
-    with pytest.raises(DataError) as info:
-        read_qrels(path)
-    assert str(info.value).startswith(f"{path}:{line}: ")
-    assert what in str(info.value)
-
-
 RUN_ERRORS = [
     ("q1 Q0 d1 1 0.5 t\nq1 Q0 d2 2 0.4\n", 2, "expected 6 fields"),
     ("q1 Q0 d1 1 0.5 t\nq1 Q0 d2 0.4 2 t\n", 2, "rank '0.4' is not an integer"),   # columns swapped
@@ -80,11 +71,12 @@ RUN_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("text, line, what", RUN_ERRORS)
-def test_run_errors(tmp_path, text, line, what):
-    path = write(tmp_path, "bad.run", text)
+@pytest.mark.parametrize("read, text, line, what", [(read_qrels, *case) for case in QRELS_ERRORS]
+                         + [(read_run, *case) for case in RUN_ERRORS])
+def test_errors_name_file_and_line(tmp_path, read, text, line, what):
+    path = write(tmp_path, "bad.txt", text)
     with pytest.raises(DataError) as info:
-        read_run(path)
+        read(path)
     assert str(info.value).startswith(f"{path}:{line}: ")
     assert what in str(info.value)
 

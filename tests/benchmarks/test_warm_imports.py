@@ -5,18 +5,9 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT, tiny_process_env
+from conftest import ROOT, tiny_process_env, tiny_suite
 
-SUITE = """schema: suite/v1
-name: warm
-datasets:
-  - {name: tiny, split: test}
-metrics: [hit_rate@1, mrr@5]
-top_k: 5
-retrievers:
-  - {name: minilm, use: bge, params: {model: minilm-l6}}
-  - {name: bm25, use: bm25}
-"""
+SUITE = tiny_suite("warm", ["{name: minilm, use: bge, params: {model: minilm-l6}}", "{name: bm25, use: bm25}"])
 PROBE = """import json, sys
 from benchmarks.cli import main
 rc = main(sys.argv[1:])

@@ -24,7 +24,9 @@ from benchmarks.context import RunContext  # noqa: E402
 from benchmarks.errors import ConfigError, DataError  # noqa: E402
 from retrievers.openai.retriever import OpenAIEmbeddingRetriever, usd_per_million  # noqa: E402
 from retrievers.openai.batching import TokenCounter, pack_requests, prepare_texts  # noqa: E402
-from retrievers.openai.retry import EmbeddingAPIError, RetryPolicy, retry_after_seconds  # noqa: E402
+from benchmarks.openai_client import RetryPolicy  # noqa: E402
+from benchmarks.openai_retry import retry_after_seconds  # noqa: E402
+from retrievers.openai.embedding_calls import EmbeddingAPIError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-test-SECRET-0123456789abcdef"

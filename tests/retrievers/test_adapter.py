@@ -8,7 +8,7 @@ import torch
 
 from retrievers.adapter.models import LinearLayer, TwoLayerNN, apply_adapter, load_adapter, save_adapter
 from retrievers.adapter.retriever import AdapterParams, mnrl_loss, train_adapter
-from tiny_training import run_suite, write_tiny_suite  # noqa: E402
+from tiny_training import run_suite, suite_records  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
@@ -141,9 +141,7 @@ def test_suite_identity_adapter_matches_base_and_reruns_are_cached(tmp_path, mon
     rows = ["{name: base, use: bge, params: {model: minilm-l6}}",
             "{name: ident, use: bge-adapter, params: {model: minilm-l6, epochs: 0}}",
             "{name: adapter, use: bge-adapter, params: {model: minilm-l6, epochs: 2, lr: 0.001}}"]
-    name = write_tiny_suite(tmp_path, monkeypatch, rows)
-    code, first = run_suite(tmp_path, name, "r1")
-    assert code == 0, first
+    name, first = suite_records(tmp_path, monkeypatch, rows)
     assert first["ident"]["metrics"] == first["base"]["metrics"]  # identity init = base model
     train = first["adapter"]["training"]
     assert train["reused"] is False and train["steps"] == 4 and len(train["epoch_losses"]) == 2

@@ -25,7 +25,7 @@ from generate_fakes import _pdf  # noqa: E402
 
 from benchmarks.context import RunContext  # noqa: E402
 from retrievers.openai.retriever import AdaParams, OpenAIEmbeddingRetriever  # noqa: E402
-from retrievers.openai.retry import EmbeddingAPIError  # noqa: E402
+from retrievers.openai.embedding_calls import EmbeddingAPIError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 STOP_WITHIN_S = 60  # far below the old hang (600 s per attempt); a generous bound for a busy machine
@@ -39,8 +39,8 @@ def silent():
 
 
 def test_default_bound_is_five_minutes_per_request():
-    from benchmarks.generate.backends import BackendOptions
-    from retrievers.openai.retry import RetryPolicy
+    from benchmarks.llm.backends import BackendOptions
+    from benchmarks.openai_client import RetryPolicy
 
     for policy in (RetryPolicy(), OpenAIEmbeddingRetriever("ada", {}).policy()):
         assert policy.max_wait_s == 300 and policy.timeout_s <= policy.max_wait_s

@@ -8,7 +8,7 @@ import torch
 from benchmarks.training import duplicate_mask, same_passage_groups, training_pairs
 from retrievers.contrastive.retriever import ContrastiveParams, ContrastiveRetriever
 from retrievers.contrastive.train import pool, symmetric_infonce, train_contrastive
-from tiny_training import run_suite, tiny_split, write_tiny_suite  # noqa: E402
+from tiny_training import run_suite, suite_records, tiny_split  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
@@ -120,9 +120,7 @@ def test_retriever_trains_once_and_evaluates_with_or_without_prefixes(tiny_model
             f"{{name: cp, use: contrastive, params: {{model: '{tiny_model}', epochs: 1, train_batch_size: 6, "
             "eval_prefixes: true}}",
             f"{{name: c2, use: contrastive, params: {{model: '{tiny_model}', epochs: 1, train_batch_size: 4}}}}"]
-    name = write_tiny_suite(tmp_path, monkeypatch, rows)
-    code, rec = run_suite(tmp_path, name, "r1")
-    assert code == 0, {k: v.get("reason") for k, v in rec.items()}
+    name, rec = suite_records(tmp_path, monkeypatch, rows)
     c, cp, c2 = rec["c"]["training"], rec["cp"]["training"], rec["c2"]["training"]
     assert c["reused"] is False and c["steps"] == 2
     # eval-only settings do not retrain; a changed hyper-parameter does

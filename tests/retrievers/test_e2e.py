@@ -269,7 +269,7 @@ def tiny_params(tiny_models, **extra):
 def test_generator_term_reaches_the_retriever(tiny_models):
     from retrievers.e2e.retriever import E2EParams
     from retrievers.e2e.train import Row, load_models, batch_loss
-    from retrievers.e2e.generator import resolve_generator
+    from benchmarks.llm.models import resolve_generator
 
     rows = [Row(q, TOPICS[d], a, i) for i, (_, q, d, a) in enumerate(QA[:3])]
     for variant, reaches in (("dalm", True), ("marginal", True), ("independent", False)):
@@ -315,7 +315,7 @@ def test_tiny_fit_then_retrieve_and_reuse(tiny_models, tmp_path):
 
 
 def test_missing_answers_are_generated_and_cached(tiny_models, tmp_path, monkeypatch):
-    import benchmarks.generate.backends as backends
+    import benchmarks.llm.backends as backends
     from retrievers.e2e.retriever import E2ERetriever
 
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
@@ -347,7 +347,7 @@ def test_real_smollm2_and_minilm_one_step():
     """Real weights: SmolLM2-135M (packaged GGUF) + MiniLM-L6, one batch, both loss parts finite."""
     from retrievers.e2e.retriever import E2EParams
     from retrievers.e2e.train import Row, batch_loss, load_models
-    from retrievers.e2e.generator import resolve_generator
+    from benchmarks.llm.models import resolve_generator
     from retrievers.model_resolution import resolve_model
 
     params = E2EParams()
@@ -376,7 +376,7 @@ def test_precision_choice():
 def test_all_faithful_switches_change_the_loss(tiny_models):
     from retrievers.e2e.retriever import E2EParams
     from retrievers.e2e.train import Row, batch_loss, load_models
-    from retrievers.e2e.generator import resolve_generator
+    from benchmarks.llm.models import resolve_generator
 
     rows = [Row(q, TOPICS[d], a, i) for i, (_, q, d, a) in enumerate(QA[:3])]
     values = []

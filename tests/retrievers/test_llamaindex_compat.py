@@ -22,7 +22,7 @@ from benchmarks.training import training_pairs  # noqa: E402
 from retrievers.adapter.models import TwoLayerNN, apply_adapter, load_adapter, save_adapter  # noqa: E402
 from retrievers.adapter.retriever import AdapterParams, train_adapter  # noqa: E402
 from retrievers.llamaindex import LlamaIndexRetriever, recorded_losses  # noqa: E402
-from tiny_training import run_suite, tiny_split, write_tiny_suite  # noqa: E402
+from tiny_training import run_suite, suite_records, tiny_split  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
@@ -125,9 +125,7 @@ def test_llamaindex_rows_in_a_suite(tmp_path, monkeypatch):
     rows = ["{name: ours, use: bge, params: {model: minilm-l6}}",
             "{name: li, use: llamaindex, params: {model: minilm-l6}}",
             "{name: li-adapter, use: llamaindex, params: {model: minilm-l6, adapter: true, epochs: 1}}"]
-    name = write_tiny_suite(tmp_path, monkeypatch, rows)
-    code, rec = run_suite(tmp_path, name, "r1")
-    assert code == 0, {k: v.get("reason") for k, v in rec.items()}
+    name, rec = suite_records(tmp_path, monkeypatch, rows)
     # same model, same exact search: LlamaIndex's base path ranks as ours does
     assert rec["li"]["metrics"] == pytest.approx(rec["ours"]["metrics"], abs=1e-9)
     train = rec["li-adapter"]["training"]

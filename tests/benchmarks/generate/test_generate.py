@@ -11,12 +11,13 @@ import json
 import pytest
 
 from benchmarks.errors import HarnessError
-from benchmarks.generate import backends as gen_backends
-from benchmarks.generate.backends import BackendOptions, Sampling
-from benchmarks.generate.cache import OutputCache
-from benchmarks.generate.pdf import Page, chunk_words, evenly_spaced, extract_pages
-from benchmarks.generate.pipeline import dalm_filter, has_n_questions, parse_answer, parse_questions
-from benchmarks.generate.prompts import RULE, load_prompt
+from benchmarks.generate.pdf import Page, chunk_words, extract_pages
+from benchmarks.llm import backends as gen_backends
+from benchmarks.llm.backends import BackendOptions, Sampling
+from benchmarks.llm.cache import OutputCache
+from benchmarks.llm.prompts import RULE, load_prompt
+from benchmarks.llm.qa import dalm_filter, has_n_questions, parse_answer, parse_questions
+from benchmarks.stats import evenly_spaced
 from embedding_server import EmbeddingServer, Fault
 
 from generate_fakes import PAGES, FakeBackend, _pdf  # noqa: F401 (gen: conftest.py fixture)

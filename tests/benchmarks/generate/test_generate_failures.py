@@ -15,7 +15,7 @@ import pytest
 
 from generate_fakes import FakeBackend  # noqa: E402 (gen: conftest.py fixture)
 
-from benchmarks.generate import backends as gen_backends  # noqa: E402
+from benchmarks.llm import backends as gen_backends  # noqa: E402
 
 ARGV = ["--out", "flaky", "--chunk-words", "4", "--chunk-overlap", "1"]
 

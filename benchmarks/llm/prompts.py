@@ -12,11 +12,10 @@ a JSON example with braces must not break.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.artifacts import canonical_sha256
 from benchmarks.errors import HarnessError
 
 RULE = "-" * 21
@@ -55,9 +54,8 @@ class Prompt:
 
     @property
     def sha256(self) -> str:
-        blob = json.dumps({"kind": self.kind, "system": self.system, "template": self.template},
-                          sort_keys=True)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return canonical_sha256({"kind": self.kind, "system": self.system, "template": self.template},
+                                ascii=True, spaced=True)  # the form every recorded prompt hash has
 
     def messages(self, **fields: str | int) -> list[dict[str, str]]:
         text = self.template

