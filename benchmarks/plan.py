@@ -36,6 +36,7 @@ from benchmarks.datapath import check_file
 from benchmarks.errors import ConfigError, DataUnavailable, HarnessError
 from benchmarks.fusion_rows import input_problems, input_rows, order_rows
 from benchmarks.messages import clip, did_you_mean, listing, problem_list, quote
+from benchmarks.protocol import plan_problems as protocol_problems
 from benchmarks.runner import LoadedDataset, RunOptions, build_retriever, load_dataset
 from benchmarks.suites import Suite, load_suite
 from benchmarks.yaml_models import where
@@ -207,6 +208,7 @@ def _build(suite: Suite, i: int, entry: Any, problems: list[str]) -> Any:
 def _dataset(suite: Suite, j: int, trainers: list[str], options: RunOptions, problems: list[str],
              warnings: list[str]) -> LoadedDataset | None:
     entry = suite.datasets[j]
+    problems += [f"{_at(suite, 'datasets', j)}: {text}" for text in protocol_problems(entry)]  # e.g. no hnswlib
     try:
         card = load_card(entry.name)
     except HarnessError as exc:

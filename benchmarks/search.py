@@ -254,6 +254,10 @@ def search_run(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], do
         raise ValueError("qids/doc_ids must match the number of query/doc vectors")
     if len(set(qids)) != len(qids) or len(set(doc_ids)) != len(doc_ids):
         raise ValueError("qids and doc_ids must be unique")
+    if ctx.search.protocol == "dalm":  # its own index, in the docs' order (DALM's insertion order)
+        from benchmarks.dalm_eval import dalm_search_run
+
+        return dalm_search_run(query_vecs, doc_vecs, qids, doc_ids, k, ctx)
     perm = sorted(range(len(doc_ids)), key=doc_ids.__getitem__, reverse=True)
     sorted_ids = [doc_ids[i] for i in perm]
     docs = np.asarray(doc_vecs, dtype=np.float32)[perm] if perm else np.asarray(doc_vecs, np.float32)
