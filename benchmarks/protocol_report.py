@@ -29,16 +29,19 @@ def protocol_notes(table: Any) -> list[str]:
     notes = ref.data.get("dataset", {}).get("notes") or {}
     search = (ref.data.get("settings", {}).get("search") or {}).get("ann", {})
     enc = protocol.get("encoder", {})
+    n = {k: notes.get(k, 0) for k in ("dalm_passages", "dalm_rows", "dalm_docs_not_judged",
+                                      "dalm_duplicate_texts_merged")}
     lines = [
-        f"Protocol `dalm` v{protocol.get('version')} (DALM's evaluation, see docs/dalm.md): the corpus is the "
-        f"{notes.get('dalm_passages', 0):,} unique passage texts of the {notes.get('dalm_rows', 0):,} evaluated "
-        f"rows ({notes.get('dalm_docs_not_judged', 0):,} documents no row judges relevant left out, "
-        f"{notes.get('dalm_duplicate_texts_merged', 0):,} duplicate texts merged); {search.get('library')} HNSW "
-        f"(space {search.get('space')}, M {search.get('M')}, ef_construction {search.get('ef_construction')}, "
-        f"ef {search.get('ef_search')}); hits with similarity < {protocol.get('min_similarity')} dropped; "
-        f"relevance by passage text; encoders {enc.get('pooling')}-pooled, "
-        f"{'L2-normalised, ' if enc.get('normalize') else ''}at most {enc.get('max_seq_length')} tokens. "
-        "Compared only with rows evaluated the same way, never with exact-search tables.",
+        f"Protocol `dalm` v{protocol.get('version')} (DALM's evaluation, see docs/dalm.md): the corpus is "
+        f"the {n['dalm_passages']:,} unique passage texts of the {n['dalm_rows']:,} evaluated rows "
+        f"({n['dalm_docs_not_judged']:,} documents no row judges relevant left out, "
+        f"{n['dalm_duplicate_texts_merged']:,} duplicate texts merged); {search.get('library')} HNSW "
+        f"(space {search.get('space')}, M {search.get('M')}, ef_construction "
+        f"{search.get('ef_construction')}, ef {search.get('ef_search')}); hits with similarity < "
+        f"{protocol.get('min_similarity')} dropped; relevance by passage text; encoders "
+        f"{enc.get('pooling')}-pooled, {'L2-normalised, ' if enc.get('normalize') else ''}at most "
+        f"{enc.get('max_seq_length')} tokens. Compared only with rows evaluated the same way, never with "
+        "exact-search tables.",
     ]
     shown = []
     for rec in table.section.comparable():
@@ -46,9 +49,11 @@ def protocol_notes(table: Any) -> list[str]:
         if not own:
             continue
         stats = rec.data.get("stats") or {}
+        dropped = stats.get("dalm_hits_below_min_similarity", 0)
         shown.append(f"- `{rec.row}`: recall {own['recall']:.4f}, precision {own['precision']:.4f}, hit rate "
-                     f"{own['hit_rate']:.4f} over {own['rows']:,} rows; "
-                     f"{stats.get('dalm_hits_below_min_similarity', 0):,} hits dropped by the similarity filter")
+                     f"{own['hit_rate']:.4f} over {own['rows']:,} rows; {dropped:,} hits dropped by the "
+                     "similarity filter")
     if shown:
-        lines += ["", "DALM's own figures (its formulas: precision over the hits kept, not over k):", "", *shown]
+        head = "DALM's own figures (its formulas: precision over the hits kept, not over k):"
+        lines += ["", head, "", *shown]
     return lines

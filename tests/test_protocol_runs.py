@@ -11,16 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks import protocol
 from benchmarks.cli import main
 from benchmarks.datapath import sha256_file
+from benchmarks.suites import DatasetEntry
 from md_tables import table_row
 
 pytest.importorskip("hnswlib")
 from dalm_reference import dalm_evaluate  # noqa: E402
 
 ROWS = [  # (question, passage); rows 1 and 2 share a passage text, as DALM's CSVs often do
-    ("What colour is the sky on a clear day?", "The sky is blue on a clear day because air scatters blue light."),
-    ("Why does the sky look blue?", "The sky is blue on a clear day because air scatters blue light."),
+    ("What colour is the sky on a clear day?", "The sky is blue on a clear day as air scatters blue light."),
+    ("Why does the sky look blue?", "The sky is blue on a clear day as air scatters blue light."),
     ("What do cats like to eat?", "Cats are carnivores and eat fish, birds and mice."),
     ("How tall is Mount Everest?", "Mount Everest is 8,849 metres above sea level."),
     ("What is the capital of France?", "Paris is the capital and largest city of France."),
@@ -50,9 +52,10 @@ def ran(tmp_path_factory):
         w.writerow(["Question", "Abstract", "Answer"])
         w.writerows([(q, p, "") for q, p in ROWS])
     (tmp / "cards").mkdir()
+    sha = sha256_file(tmp / "data" / "qa" / "test.csv")
     (tmp / "cards" / "qa.yaml").write_text(
         "schema: dataset/v1\nname: qa\nversion: 1\ndescription: protocol test\nformat: csv-qa\n"
-        f"splits:\n  test:\n    data: {{path: qa/test.csv, sha256: {sha256_file(tmp / 'data' / 'qa' / 'test.csv')}}}\n"
+        f"splits:\n  test:\n    data: {{path: qa/test.csv, sha256: {sha}}}\n"
         "options: {dedupe: false, columns: {query: Question, passage: Abstract, answer: Answer}}\n")
     (tmp / "suites").mkdir()
     (tmp / "suites" / "proto.yaml").write_text(SUITE)
@@ -100,12 +103,14 @@ def test_dalm_row_matches_a_transcription_of_dalms_evaluation(ran, one_thread):
     assert {k: own[k] for k in want} == pytest.approx(want, abs=1e-6)
     assert rec["metrics"]["recall@5"] == pytest.approx(want["recall"], abs=1e-6)
     assert rec["metrics"]["hit_rate@5"] == pytest.approx(want["hit_rate"], abs=1e-6)
-    assert rec["metrics"]["hit_rate@1"] == pytest.approx(dalm_evaluate(ROWS, qvec, pvec, 1)["hit_rate"], abs=1e-6)
+    at_1 = dalm_evaluate(ROWS, qvec, pvec, 1)
+    assert rec["metrics"]["hit_rate@1"] == pytest.approx(at_1["hit_rate"], abs=1e-6)
     assert rec["counts"]["docs"] == len(set(passages)) == 6  # the unique passage texts, nothing else
     assert rec["stats"]["ann_recall@k"] == 1.0
     # MiniLM gives some unrelated passages a negative similarity: DALM drops them, so its precision
     # (over the hits kept) is above the harness's precision@5 (over 5).
-    assert rec["stats"]["dalm_hits_below_min_similarity"] > 0 and own["precision"] > rec["metrics"]["precision@5"]
+    assert rec["stats"]["dalm_hits_below_min_similarity"] > 0
+    assert own["precision"] > rec["metrics"]["precision@5"]
     # Rows 1 and 2 share a passage text: by id, the exact row misses one of them at rank 1.
     assert rec["metrics"]["hit_rate@1"] > record(results, "qa", "plain")["metrics"]["hit_rate@1"]
 
@@ -164,8 +169,8 @@ def test_switching_an_entry_to_dalm_makes_its_exact_rows_stale(ran):
     assert main(["leaderboard", "--results-dir", str(results), "--leaderboard", str(tmp / "lb2.md")]) == 0
     exact_part = (tmp / "lb2.md").read_text().split("### qa-dalm")[0]
     assert "plain (baseline, stale)" in exact_part
-    assert ("the suite changed since this ran: exact search; the suite now: ANN search (M=100, ef_construction=200, "
-            "ef_search=100, library=hnswlib, space=ip)") in exact_part
+    assert ("the suite changed since this ran: exact search; the suite now: ANN search (M=100, "
+            "ef_construction=200, ef_search=100, library=hnswlib, space=ip)") in exact_part
 
 
 def test_a_dalm_record_is_never_compared_with_an_exact_one(ran):
@@ -179,3 +184,19 @@ def test_a_dalm_record_is_never_compared_with_an_exact_one(ran):
     section = classify("proto", "qa", [exact, dalm], None)
     assert section.reference is exact and [r.row for r in section.comparable()] == ["plain"]
     assert "protocol dalm v1, baseline harness" in section.stale["plain-dalm"]
+
+
+def test_dalm_encoder_settings_give_dalms_vectors(one_thread):
+    from benchmarks.context import RunContext
+    from retrievers import RETRIEVERS
+
+    long = " ".join(f"Revenue in quarter {i} rose as riders took more trips in cities." for i in range(30))
+    texts = [long, ROWS[0][1]]  # about 450 tokens: DALM's 128-token cut matters; and a short one
+    row = RETRIEVERS.get("bge")("plain", {"model": "minilm-l6"})
+    dalm = protocol.evaluated(DatasetEntry(name="qa", split="test", protocol="dalm"), row)
+    c = RunContext(device="cpu", progress=False)
+    ref = dalm_encode(texts)
+    ours = dalm.encode_passages(texts, c)
+    np.testing.assert_allclose(ours, np.stack([ref[t] for t in texts]), atol=1e-6)
+    assert float(row.encode_passages([long], c)[0] @ ref[long]) < 0.99  # MiniLM's own 256 tokens differ
+    assert row.params.max_seq_length is None  # the row itself is left as it was
