@@ -28,6 +28,7 @@ class SearchSettings:
     query_chunk: int = 4096
     doc_chunk: int = 16384  # measured (benchmarks/perf/exact_search.py): less CPU than 65536 on 2 cores
     ann: dict[str, int] | None = None  # {"M": 32, "ef_construction": 200, "ef_search": 128}
+    protocol: str | None = None  # "dalm": DALM's own search (benchmarks/dalm_eval.py); see benchmarks/protocol.py
 
 
 @dataclass

@@ -115,6 +115,12 @@ def _settings_text(value: Any) -> str:
     return str(value)
 
 
+def _protocol_text(value: Any) -> str:
+    if not isinstance(value, dict):
+        return "harness" if value is None else str(value)  # None: the harness's own evaluation
+    return f"{value.get('name')} v{value.get('version')}"
+
+
 def differences(fp: dict[str, Any], ref: dict[str, Any], ref_name: str = "baseline") -> list[str]:
     """Why ``fp`` is not comparable with ``ref``, in words ("evaluated on 790 queries, baseline on 20")."""
     out: list[str] = []
@@ -139,8 +145,11 @@ def differences(fp: dict[str, Any], ref: dict[str, Any], ref_name: str = "baseli
         out.append(f"{_search_text(fp.get('search'))}; {ref_name}: {_search_text(ref.get('search'))}")
     if fp.get("relevance_level") != ref.get("relevance_level"):
         out.append(f"relevance level {fp.get('relevance_level')}, {ref_name} {ref.get('relevance_level')}")
+    if fp.get("protocol") != ref.get("protocol"):  # "protocol dalm v1, baseline harness"
+        mine, theirs = _protocol_text(fp.get("protocol")), _protocol_text(ref.get("protocol"))
+        out.append(f"protocol {mine}, {ref_name} {theirs}")
     for key, what in (("tie_break", "tie rule"), ("bootstrap", "bootstrap settings"),
-                      ("significance", "significance settings"), ("holdout", "holdout"), ("protocol", "protocol")):
+                      ("significance", "significance settings"), ("holdout", "holdout")):
         if fp.get(key) != ref.get(key):
             mine, theirs = _settings_text(fp.get(key)), _settings_text(ref.get(key))
             out.append(f"{what} differ ({mine}; {ref_name}: {theirs})")

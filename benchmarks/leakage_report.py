@@ -102,6 +102,10 @@ def cmd_leakage(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     entries = [d for d in suite.datasets if d.train_split and (not args.dataset or d.name in args.dataset
                                                                or d.key in args.dataset)]
+    pairs: dict[tuple[Any, ...], Any] = {}  # one check per pair of splits: an entry repeating another's
+    for d in entries:                         # data (the same rows under protocol dalm) adds nothing
+        pairs.setdefault((d.name, d.split, d.train_split, d.limit_queries), d)
+    entries = list(pairs.values())
     if not entries:
         among = f" of {', '.join(args.dataset)}" if args.dataset else ""
         raise ConfigError(f"suite {suite.name}: no dataset{among} "

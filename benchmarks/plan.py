@@ -14,7 +14,8 @@ each naming the suite file and line where there is one:
   retriever's own ``plan_problems(options)`` (e.g. API settings a suite may not make); the rows
   a selected row consumes (fusion) are selected too, and must be acyclic rows of the suite;
 * each selected dataset: the card, the evaluated split and, when a selected row trains, the
-  train split; every file present and matching its pinned sha256; the evaluated split parsed.
+  train split; every file present and matching its pinned sha256; the evaluated split parsed;
+  what its protocol needs (``protocol: dalm``: hnswlib).
 
 A dataset that cannot be had on this machine (DataUnavailable) is no problem: its rows are
 recorded as not available (a missing train_split there is only a warning). ``PlanError``
@@ -36,6 +37,7 @@ from benchmarks.datapath import check_file
 from benchmarks.errors import ConfigError, DataUnavailable, HarnessError
 from benchmarks.fusion_rows import input_problems, input_rows, order_rows
 from benchmarks.messages import clip, did_you_mean, listing, problem_list, quote
+from benchmarks.protocol import plan_problems as protocol_problems
 from benchmarks.runner import LoadedDataset, RunOptions, build_retriever, load_dataset
 from benchmarks.suites import Suite, load_suite
 from benchmarks.yaml_models import where
@@ -207,6 +209,7 @@ def _build(suite: Suite, i: int, entry: Any, problems: list[str]) -> Any:
 def _dataset(suite: Suite, j: int, trainers: list[str], options: RunOptions, problems: list[str],
              warnings: list[str]) -> LoadedDataset | None:
     entry = suite.datasets[j]
+    problems += [f"{_at(suite, 'datasets', j)}: {text}" for text in protocol_problems(entry)]  # no hnswlib
     try:
         card = load_card(entry.name)
     except HarnessError as exc:

@@ -21,6 +21,7 @@ from benchmarks.leaderboard_tables import (MISSING, ExtraColumn, Leaderboard, No
 from benchmarks.compress_report import bytes_per_vector, compression_lines
 from benchmarks.leakage_report import leakage_notes
 from benchmarks.power import mde_note
+from benchmarks.protocol_report import ann_recall, ann_recall_text, protocol_notes
 from benchmarks.records import load_records
 from benchmarks.significance import DOWN, UP, PairedTest, paired_tests, significance
 
@@ -35,8 +36,11 @@ EXTRA_COLUMNS: list[ExtraColumn] = [
     # Size next to quality: compressed rows (benchmarks/compress.py) store fewer bytes per vector.
     ExtraColumn("bytes/vector", lambda record, section: bytes_per_vector(record.data),
                 lambda value: "" if value is None else f"{value:,}"),
+    # Approximate search (a suite's ann:, protocol dalm): its recall@k against exact search, same queries.
+    ExtraColumn("ANN recall@k", ann_recall, ann_recall_text),
 ]
 NOTE_PROVIDERS: list[NoteProvider] = [
+    protocol_notes,  # protocol dalm: what DALM's evaluation did to the data, and DALM's own figures per row
     lambda table: leakage_notes(table.section.records),  # what trained rows' train split shares with this one
     lambda table: mde_note(table.section, table.metrics),  # what a blank mark means (benchmarks/power.py)
     # Each compressed row against the float row with the same vectors (benchmarks/compress_report.py).

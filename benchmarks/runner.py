@@ -24,6 +24,7 @@ from benchmarks.errors import ConfigError, DataUnavailable
 from benchmarks.metrics import evaluate
 from benchmarks.fingerprint import evaluation_fingerprint
 from benchmarks.leakage import cached_check
+from benchmarks import protocol
 from benchmarks.fusion_rows import finished_run
 from benchmarks.provenance import device_description, environment, source_sha256
 from benchmarks.record_checks import refresh_command
@@ -98,7 +99,8 @@ def load_dataset(entry: DatasetEntry, limit_queries: int | None, card: Any = Non
     except DataUnavailable as exc:
         return LoadedDataset(entry, card, unavailable=str(exc))
     warn_skipped_rows(entry, split)
-    return LoadedDataset(entry, card, limit(split, limit_queries or entry.limit_queries))  # CLI wins
+    split = limit(split, limit_queries or entry.limit_queries)  # CLI wins
+    return LoadedDataset(entry, card, protocol.view(entry, split, relevance_level(card)))  # DALM: its rows
 
 
 def warn_skipped_rows(entry: DatasetEntry, split: Split) -> None:
@@ -118,12 +120,12 @@ def hit_rate_curve(per_query_mrr: dict[str, float], top_k: int) -> list[float]:
     return [float(np.mean(ranks <= k)) for k in range(1, top_k + 1)]
 
 
-def suite_settings(s: Suite) -> dict[str, Any]:
-    """The evaluation settings a record carries (the leaderboard checks records against them)."""
+def suite_settings(s: Suite, entry: DatasetEntry | None = None) -> dict[str, Any]:
+    """The evaluation settings a record of ``entry`` carries (the leaderboard checks records against them)."""
     return {
         "metrics": s.metrics, "top_k": s.top_k, "tie_break": TIE_BREAK, "seed": s.seed,
         "missing_query_policy": "score_zero", "no_relevant_policy": "exclude_and_count",
-        "search": {"ann": s.ann.model_dump()} if s.ann else "exact",
+        "search": protocol.search_setting(s, entry),
         "bootstrap": s.bootstrap.model_dump(), "significance": s.significance.model_dump(),
         "baseline": s.baseline,
     }
@@ -149,8 +151,8 @@ class SuiteRunner:
             search=SearchSettings(ann=suite.ann.model_dump() if suite.ann else None),
         )
 
-    def settings(self) -> dict[str, Any]:
-        return suite_settings(self.suite)
+    def settings(self, entry: DatasetEntry | None = None) -> dict[str, Any]:
+        return suite_settings(self.suite, entry)
 
     def run(self) -> bool:
         """Returns True when every selected retriever either ran or was legitimately skipped."""
@@ -166,7 +168,7 @@ class SuiteRunner:
             "id": ds.entry.key, "name": ds.entry.name, "split": ds.entry.split,
             "train_split": ds.entry.train_split, "card": ds.card.model_dump(mode="json", by_alias=True),
         }
-        settings = self.settings()
+        settings = self.settings(ds.entry)
         record: dict[str, Any] = {
             "suite": self.suite.name, "row": entry.name,
             "row_index": [r.name for r in self.suite.retrievers].index(entry.name), "dataset": dataset,
@@ -182,7 +184,7 @@ class SuiteRunner:
             # From the loaded data and the suite only: what the leaderboard compares rows by.
             record["fingerprint"] = evaluation_fingerprint(
                 dataset_id=ds.entry.key, split_name=ds.entry.split, split=split, settings=settings,
-                relevance_level=relevance_level(ds.card))
+                relevance_level=relevance_level(ds.card), protocol=protocol.fingerprint_value(ds.entry))
         return record
 
     def command(self, ds: LoadedDataset, entry: RetrieverEntry) -> dict[str, Any]:
@@ -205,23 +207,26 @@ class SuiteRunner:
             log.warning("%s: dataset not available: %s%s", label, ds.unavailable.splitlines()[0],
                         _kept(kept, path))
             return True
-        reason = retriever.unavailable_reason()
+        reason = retriever.unavailable_reason() or protocol.refusal(ds.entry, retriever)
         if reason is not None:
             kept = write_attempt(path, {**record, "status": "not_run", "reason": reason})
             log.warning("%s: %s%s", label, reason, _kept(kept, path))
             return True
         ctx = RunContext(**self.ctx_template, runs=self.finished.setdefault(ds.entry.key, {}))
+        ctx.search = protocol.search_settings(ds.entry, ctx.search)  # a copy with DALM's search, for dalm
         record["env"] = {**record["env"], "device": device_description(ctx.resolved_device())}
         t_start = time.perf_counter()
         try:
             training = self.train(ds, retriever, ctx)
             t0 = time.perf_counter()
             assert ds.split is not None
-            run = retriever.retrieve(ds.split.corpus, ds.split.queries, self.suite.top_k, ctx)
+            evaluated = protocol.evaluated(ds.entry, retriever)  # DALM: its encoder settings, after training
+            run = evaluated.retrieve(ds.split.corpus, ds.split.queries, self.suite.top_k, ctx)
             retrieve_s = time.perf_counter() - t0
-            record["retriever"] = {"use": entry.use, **retriever.card().to_dict(), **sources}
-            record.update(retriever.record_fields())  # e.g. fusion inputs, bytes per vector
+            record["retriever"] = {"use": entry.use, **evaluated.card().to_dict(), **sources}
+            record.update(evaluated.record_fields())  # e.g. fusion inputs, bytes per vector
             results, per_query = self.score(ds.split, run, relevance_level(ds.card))
+            record.update(protocol.record_fields(ds.entry, evaluated, ds.split, run))
         except (Exception, KeyboardInterrupt) as exc:  # one broken retriever must not sink the suite
             interrupted = isinstance(exc, KeyboardInterrupt)
             reason = ("interrupted (Ctrl-C) before the row finished" if interrupted
@@ -285,9 +290,8 @@ class SuiteRunner:
 
 
 def _kept(kept: bool, path: Path) -> str:
-    if not kept:
-        return ""
-    return f" (the earlier good record {path.name} is kept; this attempt is in {path.stem}.failed.json)"
+    return (f" (the earlier good record {path.name} is kept; this attempt is in {path.stem}.failed.json)"
+            if kept else "")
 
 
 def relevance_level(card: Any) -> int:

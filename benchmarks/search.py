@@ -1,4 +1,5 @@
-"""Top-k inner-product search: exact (blocked, deterministic ties) and approximate (faiss HNSW).
+"""Top-k inner-product search: exact (blocked, deterministic ties), and the run builder that
+dispatches to approximate search (``benchmarks.ann``) or a protocol's own search.
 
 Why scores are recomputed: float32 BLAS rounds a dot product differently depending on where
 the pair falls in the kernel's tiling (measured with OpenBLAS here: copies of one doc vector
@@ -245,52 +246,6 @@ def exact_topk(queries: np.ndarray, docs: np.ndarray, k: int, *, query_chunk: in
     return _exact(q, d, k, query_chunk, doc_chunk, engine, progress)
 
 
-def hnsw_topk(queries: np.ndarray, docs: np.ndarray, k: int, *, M: int = 32, ef_construction: int = 200,
-              ef_search: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate top-k with faiss IndexHNSWFlat (inner product). Missing results are index -1.
-
-    Deterministic: the level generator is seeded, and the graph is built on one OpenMP thread
-    (parallel insertion order is racy; measured here, one thread also built faster than two).
-    Search stays multi-threaded: each query is searched independently.
-    """
-    import faiss
-
-    q, d = _inputs(queries, docs)
-    kk = max(0, min(k, len(d)))
-    if kk == 0 or len(q) == 0:
-        return np.empty((len(q), kk), np.float32), np.empty((len(q), kk), np.int64)
-    index = faiss.IndexHNSWFlat(d.shape[1], M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = ef_construction
-    index.hnsw.rng = faiss.RandomGenerator(seed)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        index.add(d)
-    finally:
-        faiss.omp_set_num_threads(threads)
-    index.hnsw.efSearch = max(ef_search, kk)
-    _, idx = index.search(q, kk)
-    # Canonical scores and the exact search's tie rule for what HNSW found; misses (-1) go last.
-    rows, idx = np.repeat(np.arange(len(q)), kk), idx.ravel()
-    scores = np.full(len(idx), -np.inf, np.float32)
-    scores[idx >= 0] = canonical_scores(q, d, rows[idx >= 0], idx[idx >= 0])
-    order = np.lexsort((np.where(idx < 0, len(d), idx), -scores, rows))
-    return scores[order].reshape(len(q), kk), idx[order].reshape(len(q), kk)
-
-
-def recall_against(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
-    """Mean over queries of |approx ∩ exact| / |exact| (1.0 when there is nothing to find)."""
-    a, e = np.asarray(approx_idx), np.asarray(exact_idx)
-    if a.ndim != 2 or e.ndim != 2 or len(a) != len(e):
-        raise ValueError(f"need 2-D arrays with the same number of rows, got {a.shape} and {e.shape}")
-    if e.shape[1] == 0 or len(e) == 0:
-        return 1.0
-    hits = np.zeros(len(e))
-    for s in range(0, len(e), 4096):  # chunked: the comparison cube is rows * k * k
-        hits[s:s + 4096] = (e[s:s + 4096, :, None] == a[s:s + 4096, None, :]).any(axis=2).sum(axis=1)
-    return float(np.mean(hits / e.shape[1]))
-
-
 def search_run(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], doc_ids: list[str],
                k: int, ctx: RunContext) -> dict[str, dict[str, float]]:
     """The run {qid: {doc_id: score}} under trec_eval's tie rule (score desc, then doc id desc):
@@ -299,6 +254,10 @@ def search_run(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], do
         raise ValueError("qids/doc_ids must match the number of query/doc vectors")
     if len(set(qids)) != len(qids) or len(set(doc_ids)) != len(doc_ids):
         raise ValueError("qids and doc_ids must be unique")
+    if ctx.search.protocol == "dalm":  # its own index, in the docs' order (DALM's insertion order)
+        from benchmarks.dalm_eval import dalm_search_run
+
+        return dalm_search_run(query_vecs, doc_vecs, qids, doc_ids, k, ctx)
     perm = sorted(range(len(doc_ids)), key=doc_ids.__getitem__, reverse=True)
     sorted_ids = [doc_ids[i] for i in perm]
     docs = np.asarray(doc_vecs, dtype=np.float32)[perm] if perm else np.asarray(doc_vecs, np.float32)
@@ -312,16 +271,14 @@ def search_run(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], do
     if s.ann is None:
         scores, idx = exact(query_vecs)
     else:
+        from benchmarks.ann import hnsw_topk, sampled_recall
+
         params = {"seed": ctx.seed, **s.ann}
         unknown = set(params) - {"M", "ef_construction", "ef_search", "seed"}
         if unknown:
             raise ValueError(f"unknown HNSW parameters: {sorted(unknown)}")
         scores, idx = hnsw_topk(query_vecs, docs, k, **params)
-        sample = np.arange(len(qids))
-        if len(sample) > 1000:  # recall is estimated on a seeded sample to bound the exact cost
-            sample = np.sort(np.random.default_rng(ctx.seed).choice(len(qids), 1000, replace=False))
-        _, exact_idx = exact(np.asarray(query_vecs)[sample])
-        ctx.stats["ann_recall@k"] = recall_against(idx[sample], exact_idx)
+        ctx.stats["ann_recall@k"] = sampled_recall(idx, query_vecs, ctx.seed, exact)
     run: dict[str, dict[str, float]] = {}
     for qid, row_s, row_i in zip(qids, scores.tolist(), idx.tolist()):
         run[qid] = {sorted_ids[i]: sc for sc, i in zip(row_s, row_i) if i >= 0}

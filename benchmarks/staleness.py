@@ -56,8 +56,9 @@ def classify(suite_name: str, dataset: str, records: list[LoadedRecord], suite: 
 
     records = _order(records, suite)
     stale: dict[str, str] = {}
-    in_suite = suite is not None and dataset in {d.key for d in suite.datasets}
-    expected = settings_fields(suite_settings(suite)) if in_suite else None
+    entry = next((d for d in suite.datasets if d.key == dataset), None) if suite is not None else None
+    in_suite = entry is not None
+    expected = settings_fields(suite_settings(suite, entry)) if in_suite else None  # per entry: its protocol
     for rec in records:
         fp = rec.data.get("fingerprint")
         if suite is not None and not in_suite:

@@ -60,6 +60,8 @@ class DatasetEntry(Strict):
     train_split: str | None = None  # what retrievers that train are trained on
     id: SafeName | None = None  # results folder name; defaults to the card name
     limit_queries: int | None = Field(default=None, ge=1)  # first N queries (as DALM evaluated)
+    # harness | dalm (DALM's evaluation: benchmarks/protocol.py); None: the suite's protocol
+    protocol: Literal["harness", "dalm"] | None = None
 
     @model_validator(mode="after")
     def _key_is_safe(self) -> "DatasetEntry":
@@ -121,6 +123,7 @@ class Suite(Strict):
     bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
     significance: SignificanceSettings = Field(default_factory=SignificanceSettings)
     ann: AnnSettings | None = None  # set to use faiss HNSW instead of exact search
+    protocol: Literal["harness", "dalm"] = "harness"  # the default of its dataset entries
 
     # Where it was read from, so later checks (retriever params) can name the line.
     _yaml_node: Any = PrivateAttr(default=None)
@@ -128,6 +131,8 @@ class Suite(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Suite":
+        for entry in self.datasets:  # an entry that names no protocol is evaluated under the suite's
+            entry.protocol = entry.protocol or self.protocol
         names = [r.name for r in self.retrievers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

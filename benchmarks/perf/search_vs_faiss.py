@@ -21,7 +21,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.search import exact_topk, recall_against  # noqa: E402
+from benchmarks.ann import recall_against  # noqa: E402
+from benchmarks.search import exact_topk  # noqa: E402
 
 
 def unit_vectors(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from benchmarks import search
+from benchmarks.ann import hnsw_topk, recall_against
 from benchmarks.context import RunContext, SearchSettings
-from benchmarks.search import canonical_scores, exact_topk, hnsw_topk, recall_against, search_run
+from benchmarks.search import canonical_scores, exact_topk, search_run
 
 CHUNKS = [(1, 1), (1, 2), (2, 3), (3, 5), (4096, 65536)]
 
