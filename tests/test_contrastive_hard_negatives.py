@@ -31,9 +31,9 @@ def spec_of(monkeypatch, tmp_path):
     monkeypatch.setattr(ArtifactCache, "get_or_build", capture)
 
     def run(params, split=None, seed=0):
+        ctx = RunContext(cache_dir=tmp_path, progress=False, device="cpu", seed=seed)
         with pytest.raises(Captured) as caught:
-            ContrastiveRetriever("row", params).fit(split or tiny_split(),
-                                                    RunContext(cache_dir=tmp_path, progress=False, device="cpu", seed=seed))
+            ContrastiveRetriever("row", params).fit(split or tiny_split(), ctx)
         return caught.value.args[0]
 
     return run
@@ -67,7 +67,8 @@ def committed_contrastive_rows():
             rec = json.loads(path.read_text())
         except ValueError:
             continue
-        if isinstance(rec, dict) and rec.get("retriever", {}).get("use") == "contrastive" and rec.get("training"):
+        trained = isinstance(rec, dict) and rec.get("training")
+        if trained and rec.get("retriever", {}).get("use") == "contrastive":
             rows.append(pytest.param(rec, id=path.relative_to(ROOT / "results").as_posix()))
     return rows
 

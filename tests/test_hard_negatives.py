@@ -67,10 +67,12 @@ def test_too_few_survivors_leave_a_short_list_and_are_counted():
 
 
 def test_random_sampling_is_seeded_and_draws_only_survivors():
-    draws = {s: mine(Q, C, [[0]], num_negatives=2, sampling="random", absolute_margin=0.05, seed=s).negatives[0]
-             for s in range(12)}
-    assert draws[3] == mine(Q, C, [[0]], num_negatives=2, sampling="random", absolute_margin=0.05,
-                            seed=3).negatives[0]
+    def draw(seed):
+        got = mine(Q, C, [[0]], num_negatives=2, sampling="random", absolute_margin=0.05, seed=seed)
+        return got.negatives[0]
+
+    draws = {s: draw(s) for s in range(12)}
+    assert draws[3] == draw(3)
     assert len({tuple(d) for d in draws.values()}) > 1  # the seed matters
     for d in draws.values():
         assert set(d) <= {2, 3, 4, 5, 6} and len(d) == 2 and d == sorted(d)  # best first
@@ -153,7 +155,8 @@ def test_same_negatives_as_sentence_transformers(monkeypatch, settings):
 
     uniq = list(dict.fromkeys(queries))
     pos_rows = [sorted({corpus.index(p) for q2, p in zip(queries, positive) if q2 == q}) for q in uniq]
-    ours = mine(np.array([vectors[q] for q in uniq]), np.array([vectors[t] for t in corpus]), pos_rows, **args)
+    q_vecs, c_vecs = np.array([vectors[q] for q in uniq]), np.array([vectors[t] for t in corpus])
+    ours = mine(q_vecs, c_vecs, pos_rows, **args)
     for q, negs in zip(uniq, ours.negatives):
         assert [corpus[j] for j in negs] == by_query.get(q, []), q
     assert sum(len(v) for v in by_query.values()) == ours.counts["negatives"]
@@ -163,7 +166,8 @@ def test_same_negatives_as_sentence_transformers(monkeypatch, settings):
 
 def test_positives_are_every_relevant_passage_by_text_and_shared_by_equal_queries():
     split = Split(
-        corpus={"a": Doc("alpha"), "a2": Doc("alpha"), "b": Doc("beta"), "c": Doc("gamma"), "d": Doc("delta")},
+        corpus={"a": Doc("alpha"), "a2": Doc("alpha"), "b": Doc("beta"), "c": Doc("gamma"),
+                "d": Doc("delta")},
         queries={"q1": "what", "q2": "what", "q3": "other"},
         qrels={"q1": {"a": 1, "c": 1}, "q2": {"b": 1}, "q3": {"d": 1, "b": 0}},
     )

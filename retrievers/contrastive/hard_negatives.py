@@ -99,7 +99,8 @@ def mine(query_vecs: np.ndarray, corpus_vecs: np.ndarray, positives: Sequence[Se
         "negatives": int(sum(found)), "short_queries": int(sum(f < num_negatives for f in found)),
         "skipped": skipped,
         "mean_positive_score": round(float(pos_score.mean()), 6),
-        "mean_negative_score": round(float(np.mean([s for row in neg_scores for s in row])), 6) if sum(found) else None,
+        "mean_negative_score": (round(float(np.mean([s for row in neg_scores for s in row])), 6)
+                                if sum(found) else None),
     }
     return Mined(negatives, neg_scores, counts)
 

@@ -36,7 +36,8 @@ def positives_by_text(pairs: Sequence[TrainingPair], train: Split, passage_text:
 def mining_settings(params: Any) -> dict[str, Any]:
     lo, hi = params.hard_negative_range or (0, None)
     return {"num_negatives": params.hard_negatives, "absolute_margin": params.hard_negative_margin,
-            "relative_margin": params.hard_negative_relative_margin, "max_score": params.hard_negative_max_score,
+            "relative_margin": params.hard_negative_relative_margin,
+            "max_score": params.hard_negative_max_score,
             "range_min": lo, "range_max": hi, "sampling": params.hard_negative_sampling}
 
 

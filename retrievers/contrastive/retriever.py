@@ -70,9 +70,11 @@ class ContrastiveParams(EncoderParams):
     @model_validator(mode="after")
     def _hard_negative_fields_need_hard_negatives(self) -> "ContrastiveParams":
         if not self.hard_negatives:
-            changed = [k for k in HARD_NEGATIVE_FIELDS if getattr(self, k) != type(self).model_fields[k].default]
+            defaults = type(self).model_fields
+            changed = [k for k in HARD_NEGATIVE_FIELDS if getattr(self, k) != defaults[k].default]
             if changed:
-                raise ValueError(f"{', '.join(changed)} set but hard_negatives is 0: set hard_negatives: N to mine")
+                raise ValueError(f"{', '.join(changed)} set but hard_negatives is 0: "
+                                 "set hard_negatives: N to mine")
         return self
 
 
@@ -123,7 +125,8 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
                 "weights_sha256": self.base.weights_sha256, "instruction": self._instruction()}
         spec = make_spec("contrastive", base, data_sha, self.hyper(), ctx.seed, self.impl_version)
         cache = ArtifactCache(ctx.cache_dir / "artifacts")
-        artifact = cache.get_or_build(spec, lambda folder: self._train(pairs, ctx, folder, train), retrain=ctx.retrain)
+        artifact = cache.get_or_build(spec, lambda folder: self._train(pairs, ctx, folder, train),
+                                      retrain=ctx.retrain)
         self.resolved = ResolvedModel(
             name=self.params.model, load_path=str(artifact.path),
             model_id=f"{self.base.model_id} + contrastive", revision=self.base.revision,
@@ -134,7 +137,8 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
                 "base_model": self.base.model_id, "base_weights_sha256": self.base.weights_sha256,
                 **artifact.record()}
 
-    def _train(self, pairs: list[TrainingPair], ctx: RunContext, folder: Path, train: Split) -> dict[str, Any]:
+    def _train(self, pairs: list[TrainingPair], ctx: RunContext, folder: Path,
+               train: Split) -> dict[str, Any]:
         from retrievers.contrastive.train import train_contrastive
 
         negatives, mined = None, {}

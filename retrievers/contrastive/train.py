@@ -108,7 +108,9 @@ def train_contrastive(load_path: str, queries: list[str], passages: list[str], g
             q = encode([q_prefix + queries[i] for i in rows], params.query_max_len)
             p = encode([p_prefix + passages[i] for i in rows], params.passage_max_len)
             mask = duplicate_mask(group_t[rows]) if params.mask_same_passage else None
-            neg, neg_mask = (None, None) if negatives is None else encode_negatives([negatives[i] for i in rows])
+            neg, neg_mask = None, None
+            if negatives is not None:
+                neg, neg_mask = encode_negatives([negatives[i] for i in rows])
             return symmetric_infonce(q, p, params.logit_scale, mask, neg, neg_mask)
 
         def encode_negatives(per_row: list[list[str]]) -> tuple[Any, Any]:
