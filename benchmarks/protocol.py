@@ -83,7 +83,8 @@ def refusal(entry: Any, retriever: Any) -> str | None:
         return None
     from retrievers.base import DenseRetriever
 
-    if not isinstance(retriever, DenseRetriever):
+    # A dense row that overrides retrieve() would not reach DALM's search (benchmarks/search.py).
+    if not isinstance(retriever, DenseRetriever) or type(retriever).retrieve is not DenseRetriever.retrieve:
         return (f"not run: protocol dalm indexes embeddings with hnswlib, and {retriever.name} "
                 f"({type(retriever).__name__}, {retriever.kind}) ranks passages by its own means")
     compression = getattr(retriever, "compression", None)

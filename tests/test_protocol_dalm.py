@@ -223,3 +223,20 @@ def test_without_hnswlib_a_dalm_entry_stops_the_plan(monkeypatch, tiny_env):
     with pytest.raises(PlanError, match=r"dataset tiny: protocol dalm searches with hnswlib, which is not "):
         plan([suite(protocol="dalm")], RunOptions())
     plan([suite()], RunOptions())  # the harness protocol does not need it
+
+
+def test_only_rows_that_reach_dalms_search_run_under_it():
+    from retrievers import RETRIEVERS
+    from retrievers.base import DenseRetriever
+
+    class OwnSearch(DenseRetriever):
+        def retrieve(self, corpus, queries, k, ctx):
+            return {}
+
+    dalm, harness = DatasetEntry(name="x", split="t", protocol="dalm"), DatasetEntry(name="x", split="t")
+    dense = RETRIEVERS.get("bge")("plain", {"model": "minilm-l6"})
+    assert protocol.refusal(dalm, dense) is None and protocol.refusal(harness, OwnSearch("own")) is None
+    assert "ranks passages by its own means" in protocol.refusal(dalm, OwnSearch("own"))
+    assert "ranks passages by its own means" in protocol.refusal(dalm, RETRIEVERS.get("bm25")("bm25"))
+    int8 = RETRIEVERS.get("bge")("q", {"model": "minilm-l6", "quantize": "int8"})
+    assert "searches float vectors" in protocol.refusal(dalm, int8)
