@@ -25,6 +25,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from benchmarks.datapath import REPO_ROOT
 from benchmarks.errors import ConfigError
+from benchmarks.holdout import Holdout
 from benchmarks.messages import did_you_mean, listing, quote
 from benchmarks.yaml_models import is_file, parse_model, read_text
 
@@ -139,6 +140,7 @@ class DatasetCard(_Strict):
     splits: dict[str, SplitFiles] = Field(min_length=1)
     options: Options = Options()
     eval: EvalSettings = EvalSettings()
+    holdout: Holdout | None = None  # train/test carved from one split's file: benchmarks/holdout.py
 
     _card_file: Path | None = PrivateAttr(default=None)
 
@@ -146,6 +148,16 @@ class DatasetCard(_Strict):
     def card_file(self) -> Path | None:
         """The YAML file this card came from (None when built in code)."""
         return self._card_file
+
+    def split_names(self) -> list[str]:
+        """The card's splits, then those its holdout carves."""
+        return [*self.splits, *(self.holdout.parts() if self.holdout else ())]
+
+    def split_files(self, split: str) -> SplitFiles:
+        """A split's files; a carved split reads its source's."""
+        if self.holdout is not None and split in self.holdout.parts():
+            split = self.holdout.source
+        return self.splits[split]
 
     @property
     def card_label(self) -> str:
@@ -181,6 +193,15 @@ def _extra_checks(card: DatasetCard, file: Path | None) -> list[tuple[str, tuple
                     "null, but the card is pinned; set the file's sha256 (sha256sum FILE), or set "
                     "'pinned: false' at top level if the data is user-exported and cannot be pinned", ...,
                 ))
+    if card.holdout is not None:
+        h = card.holdout
+        if h.source not in card.splits:
+            problems.append(("value", ("holdout", "source"),
+                             f"names no split of this card ({', '.join(card.splits)})", h.source))
+        for key, name in (("train", h.train), ("test", h.test)):
+            if name in card.splits:
+                problems.append(("value", ("holdout", key),
+                                 f"{name!r} is already a split of the card; carved splits need new names", name))
     if card.format != "csv-qa":
         for key in CSV_ONLY_OPTIONS:
             if key in card.options.model_fields_set:

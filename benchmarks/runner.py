@@ -23,6 +23,7 @@ from benchmarks.context import RunContext, SearchSettings
 from benchmarks.errors import ConfigError, DataUnavailable
 from benchmarks.metrics import evaluate
 from benchmarks.fingerprint import evaluation_fingerprint
+from benchmarks.holdout import fingerprint_spec
 from benchmarks.leakage import cached_check
 from benchmarks.fusion_rows import finished_run
 from benchmarks.provenance import device_description, environment, source_sha256
@@ -182,7 +183,7 @@ class SuiteRunner:
             # From the loaded data and the suite only: what the leaderboard compares rows by.
             record["fingerprint"] = evaluation_fingerprint(
                 dataset_id=ds.entry.key, split_name=ds.entry.split, split=split, settings=settings,
-                relevance_level=relevance_level(ds.card))
+                relevance_level=relevance_level(ds.card), holdout=fingerprint_spec(split))
         return record
 
     def command(self, ds: LoadedDataset, entry: RetrieverEntry) -> dict[str, Any]:
