@@ -140,6 +140,8 @@ class DatasetCard(_Strict):
     splits: dict[str, SplitFiles] = Field(min_length=1)
     options: Options = Options()
     eval: EvalSettings = EvalSettings()
+    # A line the leaderboard prints under this dataset's tables (e.g. "scale data, not a quality result").
+    note: str | None = None
     holdout: Holdout | None = None  # train/test carved from one split's file: benchmarks/holdout.py
 
     _card_file: Path | None = PrivateAttr(default=None)
@@ -235,13 +237,13 @@ def _card_files() -> dict[str, Path]:
         if not folder.is_dir():
             continue
         for file in sorted(folder.glob("*.yaml")):
-            if file.stem in found:
+            if file.stem in found and file.read_bytes() != found[file.stem].read_bytes():
                 # Silent shadowing would make a score depend on $HARNESS_DATASETS_DIR order.
                 raise ConfigError(
                     f"dataset card {file.stem!r} is defined twice: {found[file.stem]} and {file}; "
                     f"rename one (the name must equal the file stem)"
                 )
-            found[file.stem] = file
+            found.setdefault(file.stem, file)  # a byte-identical copy (benchmarks/perf/standin) is the same card
     return found
 
 
@@ -268,3 +270,13 @@ def load_card(name_or_path: str | Path) -> DatasetCard:
             )
         file = files[text_arg]
     return parse_card(read_text(file, "dataset card"), file)
+
+
+def card_notes(records: Any) -> list[str]:
+    """Leaderboard note lines: the ``note`` of the cards the records of one table were loaded with."""
+    notes: list[str] = []
+    for rec in records:
+        note = ((rec.data.get("dataset") or {}).get("card") or {}).get("note")
+        if isinstance(note, str) and note not in notes:
+            notes.append(note)
+    return notes
