@@ -19,8 +19,8 @@ Challenges (docs/scale.md):
              nothing, since MiniLM fine-tuning on 180k rows is hours on this CPU: see --encoder).
 Encoders: ``scale-hash`` (default; benchmarks/perf/scale_encoder.py, seconds for 400k texts) or
 ``minilm`` (the real all-MiniLM-L6-v2: use it at small --rows to measure its rate, then project).
-Peak RSS is the kernel's high-water mark (VmHWM) of this process; per phase, the mark when that
-phase last ended, so the phase that raised it is visible.
+Peak RSS is the kernel's high-water mark (VmHWM) of this process; per phase, how far the mark
+rose during one call of it (the most over its calls), so the phase that raised it is visible.
 """
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ import argparse
 import functools
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -77,7 +76,7 @@ class PhaseTimer:
     def wrap(self, phase: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, hwm0 = time.perf_counter(), time.process_time(), peak_rss_bytes()
             self._stack.append((0.0, 0.0))
             try:
                 return fn(*args, **kwargs)
@@ -90,7 +89,8 @@ class PhaseTimer:
                 if self._stack:
                     wall, cpu = self._stack[-1]
                     self._stack[-1] = (wall + dt, cpu + dc)
-                self.hwm[phase] = peak_rss_bytes()
+                # How far the high-water mark rose while this phase ran (nested phases included).
+                self.hwm[phase] = max(self.hwm.get(phase, 0), peak_rss_bytes() - hwm0)
         return timed
 
     def patch(self, owner: Any, attr: str, phase: str) -> None:
@@ -172,16 +172,25 @@ def sizes(results: Path) -> dict[str, int]:
     return dict(out)
 
 
+_REGEN = """import sys
+from benchmarks.cli import main
+from benchmarks.perf.exact_search import peak_rss_bytes
+rc = main(sys.argv[1:])
+print("peak_rss_bytes", peak_rss_bytes())
+sys.exit(rc)
+"""
+
+
 def regenerate(work: Path) -> dict[str, float]:
-    """``harness.py leaderboard`` in a fresh process: wall seconds and its peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """``harness.py leaderboard`` in a fresh process: wall seconds and its own peak RSS (read inside
+    it: a child's ru_maxrss would count the pages it shared with this process before exec)."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, str(REPO_ROOT / "harness.py"), "leaderboard", "--results-dir",
-                    str(work / "results"), "--leaderboard", str(work / "leaderboard-regen.md")],
-                   check=True, env=os.environ.copy(), capture_output=True)
+    done = subprocess.run([sys.executable, "-c", _REGEN, "leaderboard", "--results-dir", str(work / "results"),
+                           "--leaderboard", str(work / "leaderboard-regen.md")],
+                          check=True, env=os.environ.copy(), capture_output=True, text=True, cwd=REPO_ROOT)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"wall_s": wall, "peak_rss_gib": max(peak, before) * 1024 / GiB}
+    peak = int(done.stdout.rsplit("peak_rss_bytes", 1)[1].split()[0])
+    return {"wall_s": round(wall, 2), "peak_rss_gib": round(peak / GiB, 3)}
 
 
 def measure(rows: int, work: Path, suites: list[tuple[str, str]], seed: int = 0, cold: bool = True,
@@ -220,7 +229,7 @@ def measure(rows: int, work: Path, suites: list[tuple[str, str]], seed: int = 0,
         "other_s": round(total - sum(phases.values()), 2),
         "not_encode_train_s": round(total - phases["encode"] - phases["train"], 2),
         "peak_rss_gib": round(peak_rss_bytes() / GiB, 3),
-        "peak_after_phase_gib": {p: round(v / GiB, 3) for p, v in timer.hwm.items()},
+        "peak_rise_gib": {p: round(v / GiB, 3) for p, v in timer.hwm.items()},
         "bytes": sizes(work / "results"), "leaderboard_regen": regenerate(work),
     }
 
