@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_seri
 
 from benchmarks.datapath import REPO_ROOT
 from benchmarks.errors import ConfigError
+from benchmarks.holdout import Holdout
 from benchmarks.messages import did_you_mean, listing, quote
 from benchmarks.yaml_models import Strict, is_file, parse_model, read_text
 
@@ -138,6 +139,9 @@ class DatasetCard(_Strict):
     splits: dict[str, SplitFiles] = Field(min_length=1)
     options: Options = Options()
     eval: EvalSettings = EvalSettings()
+    # A line the leaderboard prints under this dataset's tables (e.g. "scale data, not a quality result").
+    note: str | None = None
+    holdout: Holdout | None = None  # train/test carved from one split's file: benchmarks/holdout.py
 
     _card_file: Path | None = PrivateAttr(default=None)
 
@@ -145,6 +149,16 @@ class DatasetCard(_Strict):
     def card_file(self) -> Path | None:
         """The YAML file this card came from (None when built in code)."""
         return self._card_file
+
+    def split_names(self) -> list[str]:
+        """The card's splits, then those its holdout carves."""
+        return [*self.splits, *(self.holdout.parts() if self.holdout else ())]
+
+    def split_files(self, split: str) -> SplitFiles:
+        """A split's files; a carved split reads its source's."""
+        if self.holdout is not None and split in self.holdout.parts():
+            split = self.holdout.source
+        return self.splits[split]
 
     @property
     def card_label(self) -> str:
@@ -180,6 +194,15 @@ def _extra_checks(card: DatasetCard, file: Path | None) -> list[tuple[str, tuple
                     "null, but the card is pinned; set the file's sha256 (sha256sum FILE), or set "
                     "'pinned: false' at top level if the data is user-exported and cannot be pinned", ...,
                 ))
+    if card.holdout is not None:
+        h = card.holdout
+        if h.source not in card.splits:
+            problems.append(("value", ("holdout", "source"),
+                             f"names no split of this card ({', '.join(card.splits)})", h.source))
+        for key, name in (("train", h.train), ("test", h.test)):
+            if name in card.splits:
+                problems.append(("value", ("holdout", key),
+                                 f"{name!r} is already a split of the card; carved splits need new names", name))
     if card.format != "csv-qa":
         for key in CSV_ONLY_OPTIONS:
             if key in card.options.model_fields_set:
@@ -213,13 +236,13 @@ def _card_files() -> dict[str, Path]:
         if not folder.is_dir():
             continue
         for file in sorted(folder.glob("*.yaml")):
-            if file.stem in found:
+            if file.stem in found and file.read_bytes() != found[file.stem].read_bytes():
                 # Silent shadowing would make a score depend on $HARNESS_DATASETS_DIR order.
                 raise ConfigError(
                     f"dataset card {file.stem!r} is defined twice: {found[file.stem]} and {file}; "
                     f"rename one (the name must equal the file stem)"
                 )
-            found[file.stem] = file
+            found.setdefault(file.stem, file)  # a byte-identical copy (benchmarks/perf/standin) is the same card
     return found
 
 
@@ -246,3 +269,13 @@ def load_card(name_or_path: str | Path) -> DatasetCard:
             )
         file = files[text_arg]
     return parse_card(read_text(file, "dataset card"), file)
+
+
+def card_notes(records: Any) -> list[str]:
+    """Leaderboard note lines: the ``note`` of the cards the records of one table were loaded with."""
+    notes: list[str] = []
+    for rec in records:
+        note = ((rec.data.get("dataset") or {}).get("card") or {}).get("note")
+        if isinstance(note, str) and note not in notes:
+            notes.append(note)
+    return notes

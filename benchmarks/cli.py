@@ -155,7 +155,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("Datasets:")
     for name in list_cards():
         card = load_card(name)
-        print(f"  {name:18} {card.format:16} splits: {', '.join(card.splits)}")
+        print(f"  {name:18} {card.format:16} splits: {', '.join(card.split_names())}")
     print("Retrievers:")
     names: dict[str, list[str]] = {}  # one line per plugin: its first name, then its aliases
     for name in RETRIEVERS.names():

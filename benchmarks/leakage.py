@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from benchmarks.artifacts import canonical_sha256
+from benchmarks.artifacts import canonical_json
 from benchmarks.types import Split
 
 _NOT_WORD = re.compile(r"[^\w\s]+")  # punctuation and symbols: "Lyft's" -> "lyfts", "$19.6" -> "196"
@@ -270,10 +270,16 @@ _CACHE: dict[str, dict[str, Any]] = {}  # content key -> counts: rows sharing a 
 
 
 def _content_key(train: Split, evaluated: Split, relevance_level: int, s: LeakageSettings) -> str:
-    def content(split: Split) -> list[Any]:  # lists keep the order the examples follow
-        return [list(split.queries.items()), [[k, d.title, d.text] for k, d in split.corpus.items()],
-                [[q, list(r.items())] for q, r in split.qrels.items()]]
-    return canonical_sha256([content(train), content(evaluated), relevance_level, asdict(s)])
+    # Streamed, one canonical JSON line per item in the order the examples follow: one blob of a
+    # 200k-row split was a 500 MB string (and as many bytes again) just to name it.
+    digest = hashlib.sha256(canonical_json([relevance_level, asdict(s)]).encode("utf-8"))
+    for split in (train, evaluated):
+        for part in (split.queries.items(), ((k, d.title, d.text) for k, d in split.corpus.items()),
+                     ((q, list(r.items())) for q, r in split.qrels.items())):
+            digest.update(b"\x1e")  # part separator: no item line starts with it
+            for item in part:
+                digest.update(canonical_json(list(item)).encode("utf-8") + b"\n")
+    return digest.hexdigest()
 
 
 def cached_check(train: Split, evaluated: Split, relevance_level: int = 1,

@@ -226,7 +226,7 @@ def _dataset(suite: Suite, j: int, trainers: list[str], options: RunOptions, pro
         return ds
     if entry.train_split is None:
         text = (f"{_at(suite, 'datasets', j)}: dataset {entry.key}: row(s) {', '.join(trainers)} train, but "
-                f"the entry names no train_split (the card has splits {', '.join(card.splits)})")
+                f"the entry names no train_split (the card has splits {', '.join(card.split_names())})")
         if ds.unavailable is None:
             problems.append(text)
         else:  # data not on this machine: its rows are recorded as not available and never train
@@ -237,16 +237,16 @@ def _dataset(suite: Suite, j: int, trainers: list[str], options: RunOptions, pro
 
 
 def _has_split(suite: Suite, j: int, card: DatasetCard, key: str, split: str, problems: list[str]) -> bool:
-    if split in card.splits:
+    if split in card.split_names():
         return True
     problems.append(f"{_at(suite, 'datasets', j, key)}: dataset {card.name!r} has no split {quote(split)}; "
-                    f"{did_you_mean(split, list(card.splits))} ({card.card_label})")
+                    f"{did_you_mean(split, card.split_names())} ({card.card_label})")
     return False
 
 
 def _check_files(card: DatasetCard, split: str, problems: list[str]) -> None:
     """The train split's files are present and pinned bytes; they are parsed when a row trains."""
-    for ref in card.splits[split].roles().values():
+    for ref in card.split_files(split).roles().values():
         try:
             check_file(ref.path, ref.sha256, card_file=card.card_label, url=card.source.url,
                        get_command=card.source.get_command)

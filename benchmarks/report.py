@@ -18,6 +18,7 @@ from benchmarks.errors import HarnessError
 from benchmarks.fsutil import atomic_write_bytes
 from benchmarks.leaderboard_tables import (MISSING, ExtraColumn, Leaderboard, NoteProvider, SectionTable,
                                            build_leaderboard, md_inline)
+from benchmarks.cards import card_notes
 from benchmarks.compress_report import bytes_per_vector, compression_lines
 from benchmarks.leakage_report import leakage_notes
 from benchmarks.power import mde_note
@@ -41,6 +42,7 @@ EXTRA_COLUMNS: list[ExtraColumn] = [
 ]
 NOTE_PROVIDERS: list[NoteProvider] = [
     protocol_notes,  # protocol dalm: what DALM's evaluation did to the data, and DALM's own figures per row
+    lambda table: card_notes(table.section.records),  # a card's own note, e.g. "scale data" (cards.py)
     lambda table: leakage_notes(table.section.records),  # what trained rows' train split shares with this one
     lambda table: mde_note(table.section, table.metrics),  # what a blank mark means (benchmarks/power.py)
     # Each compressed row against the float row with the same vectors (benchmarks/compress_report.py).

@@ -23,6 +23,7 @@ from benchmarks.context import RunContext, SearchSettings
 from benchmarks.errors import ConfigError, DataUnavailable
 from benchmarks.metrics import evaluate
 from benchmarks.fingerprint import evaluation_fingerprint
+from benchmarks.holdout import fingerprint_spec
 from benchmarks.leakage import cached_check
 from benchmarks import protocol
 from benchmarks.fusion_rows import finished_run
@@ -184,7 +185,8 @@ class SuiteRunner:
             # From the loaded data and the suite only: what the leaderboard compares rows by.
             record["fingerprint"] = evaluation_fingerprint(
                 dataset_id=ds.entry.key, split_name=ds.entry.split, split=split, settings=settings,
-                relevance_level=relevance_level(ds.card), protocol=protocol.fingerprint_value(ds.entry))
+                relevance_level=relevance_level(ds.card), holdout=fingerprint_spec(split),
+                protocol=protocol.fingerprint_value(ds.entry))
         return record
 
     def command(self, ds: LoadedDataset, entry: RetrieverEntry) -> dict[str, Any]:

@@ -100,6 +100,33 @@ def test_randomization_known_answers():
     assert p == pytest.approx(scipy_stats.ttest_rel(noisy, base).pvalue, abs=0.03)
 
 
+def unpacked_p(a, b, n_resamples, seed):
+    """The sign-flip count with every bit unpacked to a float (the byte table's reference): the
+    same draws from the same seeded generator in the same blocks, summed the plain way."""
+    from benchmarks.stats import _block_rows
+
+    d = np.asarray(a, float) - np.asarray(b, float)
+    observed, total = abs(d.sum()), d.sum()
+    slack = 1e-9 * max(np.abs(d).sum(), 1e-300)
+    rng, count, rows = np.random.default_rng(seed), 0, _block_rows(d.size, n_resamples)
+    for start in range(0, n_resamples, rows):
+        block = min(rows, n_resamples - start)
+        bits = np.unpackbits(rng.integers(0, 256, size=(block, (d.size + 7) // 8), dtype=np.uint8), axis=1)
+        count += int(np.count_nonzero(np.abs(total - 2.0 * (bits[:, :d.size] @ d)) >= observed - slack))
+    return (count + 1) / (n_resamples + 1)
+
+
+@pytest.mark.parametrize("n, kind", [(1, "mrr"), (13, "mrr"), (1000, "binary"), (2999, "mrr"), (40000, "binary")])
+def test_byte_table_gives_the_same_p_as_unpacking_every_bit(n, kind):
+    rng = np.random.default_rng(n)
+    if kind == "binary":  # hit_rate-like: many exact ties with the observed sum
+        a, b = (rng.random(n) < 0.6).astype(float), (rng.random(n) < 0.58).astype(float)
+    else:  # mrr-like: 1/rank values
+        a, b = 1 / rng.integers(1, 11, n), 1 / rng.integers(1, 11, n)
+    for seed in (0, 7):
+        assert paired_randomization_test(a, b, n_resamples=3000, seed=seed) == unpacked_p(a, b, 3000, seed)
+
+
 def test_randomization_is_vectorised(monkeypatch):
     # Speed is a benchmark's business; a test can check the reason it is fast: the 10,000 sign
     # vectors are drawn in a few block draws, not one draw per resample (which took seconds).

@@ -19,7 +19,7 @@ def write(tmp_path, text, name="s"):
     return path
 
 
-@pytest.mark.parametrize("name", ["beir-scifact", "llamaindex-10k", "arcee"])
+@pytest.mark.parametrize("name", ["beir-scifact", "llamaindex-10k", "arcee", "arcee-standin"])
 def test_shipped_suites_load_and_build(name):
     suite = load_suite(name)
     assert name in list_suites()

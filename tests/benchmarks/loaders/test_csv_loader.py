@@ -129,7 +129,7 @@ def test_arcee_export_is_loaded_and_its_hash_recorded(data_dir):
     (data_dir / "arcee-synthetic").mkdir()
     export = data_dir / "arcee-synthetic" / "train.csv"
     shutil.copy(FIXTURES / "good.csv", export)
-    split = load("arcee-synthetic", "train")
+    split = load("arcee-synthetic", "all")
     sha = hashlib.sha256(export.read_bytes()).hexdigest()
     assert split.files["data"] == {"path": "arcee-synthetic/train.csv", "sha256": sha}
     assert split.notes["unpinned"] is True and sorted(split.corpus) == sorted([SKY, FISH])
