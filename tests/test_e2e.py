@@ -9,7 +9,7 @@ import torch
 from benchmarks.context import RunContext
 from benchmarks.training import training_pairs
 from benchmarks.types import Doc, Split
-from retrievers.contrastive.train import symmetric_infonce
+from benchmarks.training.losses import symmetric_infonce
 from retrievers.e2e.data import TextOptions, collate, encode_row, generator_prompt
 from retrievers.e2e.loss import e2e_loss, target_masks, token_log_probs
 
@@ -115,9 +115,9 @@ def test_retriever_part_is_contrastives_loss():
     q = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2], [0.3, 1.0], [1.0, 1.0]]), dim=-1)
     p = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 1.0]]), dim=-1)
     mask = torch.tensor([[False, False, True], [False, False, False], [True, False, False]])
-    from retrievers.e2e.loss import score_matrix
+    from benchmarks.training.losses import in_batch_scores
 
-    s = score_matrix(q, p, 100.0, mask)
+    s = in_batch_scores(q, p, 100.0, mask)
     lp = torch.zeros(3, 2)
     parts = e2e_loss(s, lp, torch.ones(3, 3, dtype=torch.long), torch.full((3,), 2), "dalm")
     assert parts.retriever.item() == pytest.approx(symmetric_infonce(q, p, 100.0, mask).item(), rel=1e-6)
@@ -356,7 +356,7 @@ def test_real_smollm2_and_minilm_one_step():
     rows = [Row(q, TOPICS[d], a, i) for i, (_, q, d, a) in enumerate(QA[:3])]
     parts = batch_loss(m, rows, params, "cpu")
     parts.total.backward()
-    assert all(math.isfinite(v) for v in parts.floats().values()) and 0 < parts.lm_nll.item() < 20
+    assert all(math.isfinite(v) for v in (float(v) for v in parts.parts().values())) and 0 < parts.lm_nll.item() < 20
     # SmolLM2's BPE: "#answer# " alone ends in a space token, and DALM counts an EOS too: 2 late
     fixed = encode_row(m.gtok, "what is red", "red and blue", "red", TextOptions())
     faithful = encode_row(m.gtok, "what is red", "red and blue", "red", TextOptions(faithful_answer_start=True))
@@ -386,7 +386,7 @@ def test_all_faithful_switches_change_the_loss(tiny_models):
         torch.manual_seed(0)
         _, m = load_models(params.model, resolve_generator(params.generator), params, "cpu")
         with torch.no_grad():
-            values.append(batch_loss(m, rows, params, "cpu").floats())
+            values.append({k: float(v) for k, v in batch_loss(m, rows, params, "cpu").parts().items()})
     assert values[0]["retriever"] == pytest.approx(values[1]["retriever"])  # same retriever, same batch
     assert values[0]["generator"] != pytest.approx(values[1]["generator"])
 

@@ -5,7 +5,8 @@ as DALM's ``AutoModelForSentenceEmbedding``; logits S = scale * Q P^T (scale 100
 loss = (CE(S, diag) + CE(S^T, diag)) / 2; Adam (no weight decay), linear schedule without
 warmup, shuffled batches, no clipping; LoRA (r 8, alpha 16, dropout 0.05 on query/key/value)
 or full fine-tuning. The result is merged and saved as a plain sentence-transformers folder,
-which the bge encoding path loads like any model.
+which the bge encoding path loads like any model. Every piece (encoder, loss, loop) is the
+training kit's (``benchmarks.training``); this file only says how they fit together.
 
 Differences that do not change the maths: batches are padded to their longest text rather than
 to max_length (masked mean ignores padding), and fp32 on CPU instead of 4-bit on GPU.
@@ -13,49 +14,9 @@ to max_length (masked mean ignores padding), and fp32 on CPU instead of 4-bit on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from benchmarks.training import LossLog, deterministic, duplicate_mask, train_loop
-
-QUERY_PREFIX = "#query# "  # DALM's preprocess_dataset: f"#query# {q}", f"#passage# {p}"
-PASSAGE_PREFIX = "#passage# "
-
-
-def symmetric_infonce(q: Any, p: Any, scale: float = 100.0, mask: Any = None) -> Any:
-    """DALM's loss: S = scale * q p^T; (CE(S, i) + CE(S^T, i)) / 2, q and p already unit-norm.
-
-    ``mask`` [B, B] (True = drop) removes false negatives; it is symmetric for same-passage rows,
-    so the same mask serves S and S^T.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    scores = scale * q @ p.T
-    if mask is not None:
-        scores = scores.masked_fill(mask, float("-inf"))
-    target = torch.arange(len(scores), device=scores.device)
-    return (F.cross_entropy(scores, target) + F.cross_entropy(scores.T, target)) / 2
-
-
-def pool(hidden: Any, attention_mask: Any, mode: str) -> Any:
-    """Masked mean (DALM) or first token (CLS), then L2 normalisation."""
-    import torch
-    import torch.nn.functional as F
-
-    if mode == "cls":
-        pooled = hidden[:, 0]
-    else:
-        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)
-    return F.normalize(pooled, p=2, dim=-1)
-
-
-def add_lora(model: Any, r: int, alpha: int, dropout: float, targets: Sequence[str]) -> Any:
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, bias="none",
-                        target_modules=list(targets), task_type=TaskType.FEATURE_EXTRACTION)
-    return get_peft_model(model, config)
 
 
 def train_contrastive(load_path: str, queries: list[str], passages: list[str], groups: list[int],
@@ -66,42 +27,29 @@ def train_contrastive(load_path: str, queries: list[str], passages: list[str], g
     ``params`` carries the ContrastiveParams fields used below.
     """
     import torch
-    from sentence_transformers import SentenceTransformer
+
+    from benchmarks.training.encode import encode, load_trainable, prefixes, save_trained
+    from benchmarks.training.losses import symmetric_infonce
 
     with deterministic(seed, threads=params.train_threads) as gen:
-        st = SentenceTransformer(load_path, device=device)  # a private copy: the cached one stays frozen
-        transformer = st[0]
-        tokenizer = transformer.tokenizer
-        model = transformer.auto_model
-        if params.lora:
-            model = add_lora(model, params.lora_r, params.lora_alpha, params.lora_dropout, params.lora_targets)
-        model.to(device)
+        st, model, tokenizer = load_trainable(load_path, params, device)
         model.train()
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(trainable, lr=params.lr, weight_decay=params.weight_decay)
         group_t = torch.tensor(groups, device=device)
-        q_prefix = QUERY_PREFIX if params.train_prefixes else ""
-        p_prefix = PASSAGE_PREFIX if params.train_prefixes else ""
-
-        def encode(texts: list[str], max_len: int) -> Any:
-            batch = tokenizer(texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
-            batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-            hidden = model(**batch)[0]  # last hidden state, as DALM's forward
-            return pool(hidden, batch["attention_mask"], params.pooling)
+        q_prefix, p_prefix = prefixes(params.train_prefixes)
 
         def loss_fn(rows: list[int]) -> Any:
-            q = encode([q_prefix + queries[i] for i in rows], params.query_max_len)
-            p = encode([p_prefix + passages[i] for i in rows], params.passage_max_len)
+            q = encode(model, tokenizer, [q_prefix + queries[i] for i in rows], params.query_max_len,
+                       params.pooling, device)
+            p = encode(model, tokenizer, [p_prefix + passages[i] for i in rows], params.passage_max_len,
+                       params.pooling, device)
             mask = duplicate_mask(group_t[rows]) if params.mask_same_passage else None
             return symmetric_infonce(q, p, params.logit_scale, mask)
 
         log = train_loop(trainable, loss_fn, n_rows=len(queries), batch_size=params.train_batch_size,
                          epochs=params.epochs, optimizer=optimizer, warmup_steps=params.warmup_steps,
                          max_grad_norm=params.max_grad_norm, shuffle_generator=gen if params.shuffle else None,
-                         progress=progress, desc="train contrastive")
-        if params.lora:
-            model = model.merge_and_unload()  # a plain model: loads without peft, evaluates as any ST folder
-        model.eval()
-        transformer.model = model
-        st.save(str(out))
+                         progress=progress, desc="train contrastive", device=device)
+        save_trained(st, model, params.lora, out)
     return log
