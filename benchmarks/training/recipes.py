@@ -13,8 +13,9 @@ max length 50/128, LoRA r 8, alpha 16, dropout 0.05 on query/key/value, ``#query
 ``#passage# `` prefixes in training only, no clipping, copies of the positive count as
 negatives. e2e: the same retriever half, 1 epoch, batch 20 (README), 100 warm-up steps,
 generator length 256 right-truncated, the generator text and answer start as DALM builds them
-(double prefixes, n_i with the EOS), LM loss over prompt tokens too, LoRA on the generator,
-every training row. ``full-fine-tune`` is this project's measured recommendation for the
+(double prefixes, n_i with the EOS), LM loss over prompt tokens too, LoRA on both models (as in
+Sep 2023, when its README numbers were produced; HEAD's CLI defaults to full fine-tuning),
+every training row. Not reproduced: DALM's 4-bit base models and seed 42 (the suite's seed is used). ``full-fine-tune`` is this project's measured recommendation for the
 retriever (see ``RECIPES``).
 """
 from __future__ import annotations
@@ -83,7 +84,7 @@ def expand_recipe(offered: Mapping[str, Recipe], given: Mapping[str, Any]) -> tu
     if name is None:
         return params, None
     if not isinstance(name, str) or name not in offered:
-        hint = did_you_mean(str(name), offered)
+        hint = did_you_mean(str(name), offered, show=quote)
         raise UnknownRecipe(f"unknown recipe {quote(name)}; {hint}")
     recipe = offered[name]
     overridden = {k: {"recipe": v, "row": params[k]} for k, v in recipe.params.items()
