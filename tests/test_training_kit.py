@@ -85,3 +85,40 @@ def test_one_loss_log_shape():
     assert flat["losses"]["total"]["epoch_means"] == [2.0, 2.0] and flat["optimizer_steps"] == 4
     long = loss_log([float(i) for i in range(120)], steps_per_epoch=120).summary()["losses"]["total"]
     assert long["curve_window_steps"] == 3 and long["curve"][:2] == [1.0, 4.0] and len(long["curve"]) == 40
+
+
+def test_a_bad_recipe_is_named_at_its_suite_line(tmp_path, monkeypatch):
+    from benchmarks.errors import HarnessError
+    from benchmarks.plan import plan
+    from benchmarks.runner import RunOptions
+    from tiny_training import write_tiny_suite
+
+    name = write_tiny_suite(tmp_path, monkeypatch, ["{name: ok, use: contrastive, params: {recipe: full-fine-tune}}",
+                                                    "{name: bad, use: contrastive, params: {recipe: dalm}}"])
+    with pytest.raises(HarnessError) as caught:
+        plan([name], RunOptions())
+    text = str(caught.value)
+    assert "trainsuite.yaml:10" in text and "params.recipe: unknown recipe 'dalm'" in text
+    assert "row ok" not in text  # the good recipe row is not a problem
+
+
+def test_whether_a_row_trains_comes_from_its_params(tmp_path, monkeypatch):
+    """The planner asks each built row (trains()), so a dataset without train_split is a problem for
+    LlamaIndex's adapter rows but not for an adapter evaluated from a given folder."""
+    from benchmarks.errors import HarnessError
+    from benchmarks.plan import plan
+    from benchmarks.runner import RunOptions
+    from retrievers import RETRIEVERS
+    from tiny_training import write_tiny_suite
+
+    assert RETRIEVERS.get("llamaindex")("li", {"adapter": True}).trains()
+    assert not RETRIEVERS.get("llamaindex")("li", {}).trains()
+    assert not RETRIEVERS.get("bge-adapter")("a", {"adapter_path": str(tmp_path)}).trains()
+    rows = ["{name: given, use: bge-adapter, params: {adapter_path: " + str(tmp_path) + "}}",
+            "{name: li, use: llamaindex, params: {adapter: true}}"]
+    name = write_tiny_suite(tmp_path, monkeypatch, rows)
+    suite = tmp_path / "suites" / f"{name}.yaml"
+    suite.write_text(suite.read_text().replace(", train_split: all", ""))
+    with pytest.raises(HarnessError, match=r"row\(s\) li train, but") as caught:
+        plan([name], RunOptions())
+    assert "given" not in str(caught.value)
