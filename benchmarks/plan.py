@@ -168,7 +168,9 @@ def _plan_suite(suite: Suite, options: RunOptions, problems: list[str], warnings
         todo += new
     retrievers = {n: retrievers[n] for n in names if n in retrievers}  # suite order
     problems += input_problems(suite, retrievers, lambda *loc: _at(suite, *loc))
-    trainers = [e.name for e in suite.retrievers if e.name in rows and _trains(e.use)]
+    # A built row says whether it trains (its params decide); a row that failed to build, by its class.
+    trainers = [e.name for e in suite.retrievers if e.name in rows
+                and (retrievers[e.name].trains() if e.name in retrievers else _trains(e.use))]
     datasets = []
     for j, entry in enumerate(suite.datasets):
         if entry.key not in keys:

@@ -253,7 +253,7 @@ class SuiteRunner:
         return True
 
     def train(self, ds: LoadedDataset, retriever: Any, ctx: RunContext) -> dict[str, Any] | None:
-        if not retriever.needs_training:
+        if not retriever.trains():
             return None
         from benchmarks.loaders import load_split
 

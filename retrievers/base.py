@@ -71,16 +71,32 @@ class Retriever:
 
     kind: ClassVar[str] = "other"
     impl_version: ClassVar[str] = "1"
-    needs_training: ClassVar[bool] = False
+    needs_training: ClassVar[bool] = False  # rows of this class may train; trains() says per row
     Params: ClassVar[type[Params]] = Params
+    # Named presets of params (``params: {recipe: name}``), see benchmarks/training/recipes.py.
+    recipes: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, name: str, params: Mapping[str, Any] | None = None) -> None:
         self.name = name
+        given = dict(params or {})
+        valid = [f.alias or n for n, f in self.Params.model_fields.items()] + (["recipe"] if self.recipes else [])
+        self.recipe: dict[str, Any] | None = None  # the recipe's name and expansion, for the record
+        if self.recipes:
+            from benchmarks.training.recipes import UnknownRecipe, expand_recipe
+
+            try:
+                given, self.recipe = expand_recipe(self.recipes, given)
+            except UnknownRecipe as exc:
+                raise ParamsError(name, [(("recipe",), str(exc))], valid) from None
         try:
-            self.params = self.Params(**dict(params or {}))
+            self.params = self.Params(**given)
         except ValidationError as exc:
-            valid = [f.alias or n for n, f in self.Params.model_fields.items()]
             raise ParamsError(name, params_problems(exc, valid), valid) from None
+
+    def trains(self) -> bool:
+        """Whether this row is fit on the train split before it retrieves (from its params; a
+        plugin overrides this rather than changing ``needs_training`` per instance)."""
+        return self.needs_training
 
     def unavailable_reason(self) -> str | None:
         """Why this retriever cannot run here (e.g. no API key), or None. Checked before running."""

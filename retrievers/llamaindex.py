@@ -21,9 +21,11 @@ from typing import Any, Iterator, Literal, Mapping
 
 from pydantic import Field
 
-from benchmarks.artifacts import ArtifactCache, eval_only, make_spec, training_hyper
+from benchmarks.artifacts import eval_only, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import deterministic, pairs_hash, training_pairs
+from benchmarks.training.fit import cached_training, encoder_base
+from benchmarks.training.loop import loss_log, total_steps
 from benchmarks.types import Doc, Run, Split
 from retrievers import register
 from retrievers.base import Params, Retriever, RetrieverCard
@@ -95,16 +97,18 @@ class LlamaIndexRetriever(Retriever):
 
     kind = "dense"
     impl_version = "1"
-    needs_training = False
+    needs_training = True  # the adapter rows; trains() says per row
     Params = LlamaIndexParams
 
     def __init__(self, name: str, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, params)
-        self.needs_training = self.params.adapter
         self.resolved = resolve_model(self.params.model)
         self.adapter_path: Path | None = None
         self.adapter_sha256: str | None = None
         self._base: Any = None
+
+    def trains(self) -> bool:
+        return self.params.adapter
 
     def unavailable_reason(self) -> str | None:
         needed = BASE_MODULES + (ADAPTER_MODULES if self.params.adapter else ())
@@ -132,17 +136,15 @@ class LlamaIndexRetriever(Retriever):
 
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
         pairs = training_pairs(train, self.passage_text)  # the pairs LlamaIndex's engine builds
-        data_sha = pairs_hash(pairs)
-        base = {"model_id": self.resolved.model_id, "revision": self.resolved.revision,
-                "weights_sha256": self.resolved.weights_sha256, "query_instruction": self.params.query_instruction,
-                "max_length": self.params.max_length, "versions": versions()}
-        hyper = self.hyper()
-        spec = make_spec("llamaindex-adapter", base, data_sha, hyper, ctx.seed, self.impl_version)
-        artifact = ArtifactCache(ctx.cache_dir / "artifacts").get_or_build(
-            spec, lambda folder: self._train(train, len(pairs), ctx, folder), retrain=ctx.retrain)
+        base = encoder_base(self.resolved, query_instruction=self.params.query_instruction,
+                            max_length=self.params.max_length, versions=versions())
+        artifact, record = cached_training(
+            ctx, kind="llamaindex-adapter", base=base, data_sha256=pairs_hash(pairs), hyper=self.hyper(),
+            impl_version=self.impl_version, build=lambda folder: self._train(train, len(pairs), ctx, folder),
+            pairs=len(pairs))
         self.adapter_path = artifact.path
         self.adapter_sha256 = artifact.content_sha256
-        return {"pairs": len(pairs), "data_sha256": data_sha, "hyper": hyper, "seed": ctx.seed, **artifact.record()}
+        return record
 
     def _train(self, train: Split, n_pairs: int, ctx: RunContext, folder: Path) -> dict[str, Any]:
         from llama_index.finetuning import EmbeddingAdapterFinetuneEngine
@@ -154,7 +156,6 @@ class LlamaIndexRetriever(Retriever):
             corpus={d: self.passage_text(doc) for d, doc in train.corpus.items()},
             relevant_docs={q: docs for q, docs in relevant.items() if docs},
         )
-        t0 = time.perf_counter()
         with deterministic(ctx.seed), recorded_losses() as losses:
             engine = EmbeddingAdapterFinetuneEngine(
                 dataset, self._base_model(ctx), epochs=self.params.epochs, batch_size=self.params.train_batch_size,
@@ -162,11 +163,9 @@ class LlamaIndexRetriever(Retriever):
                 show_progress_bar=ctx.progress,
             )
             engine.finetune()
-        per_epoch = -(-n_pairs // self.params.train_batch_size)
-        epoch_losses = [sum(chunk) / len(chunk) for chunk in
-                        (losses[i:i + per_epoch] for i in range(0, len(losses), per_epoch)) if chunk]
-        return {"steps": len(losses), "final_loss": losses[-1] if losses else None, "epoch_losses": epoch_losses,
-                "train_s": round(time.perf_counter() - t0, 3), "versions": versions()}
+        log = loss_log(losses, total_steps(n_pairs, self.params.train_batch_size, 1),
+                       micro_batch_size=self.params.train_batch_size)
+        return {**log.summary(), "versions": versions()}
 
     def passage_text(self, doc: Doc) -> str:
         return doc.full_text()

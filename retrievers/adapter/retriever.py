@@ -23,10 +23,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from benchmarks.artifacts import ArtifactCache, eval_only, make_spec, training_hyper
+from benchmarks.artifacts import eval_only, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import (TrainingPair, deterministic, duplicate_mask, pairs_hash, same_passage_groups,
                                  train_loop, training_pairs)
+from benchmarks.training.fit import cached_training
 from benchmarks.types import Split
 from retrievers import register
 from retrievers.base import DenseRetriever, RetrieverCard
@@ -56,21 +57,6 @@ class AdapterParams(EncoderParams):
         if self.decay_to_identity and self.adapter != "linear":
             raise ValueError("decay_to_identity applies to the linear adapter only")
         return self
-
-
-def mnrl_loss(queries: Any, passages: Any, scale: float = 20.0, mask: Any = None) -> Any:
-    """LlamaIndex's MyMultipleNegativesRankingLoss: mean_i CE(scale * cos(q_i, p_.), i).
-
-    ``queries`` are already adapted. ``mask`` [B, B] (True = drop) removes logits from the
-    softmax, e.g. in-batch copies of the positive passage.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    scores = scale * F.normalize(queries, p=2, dim=1) @ F.normalize(passages, p=2, dim=1).T
-    if mask is not None:
-        scores = scores.masked_fill(mask, float("-inf"))
-    return F.cross_entropy(scores, torch.arange(len(scores), device=scores.device))
 
 
 class _IdentityDelta:
@@ -107,6 +93,8 @@ def train_adapter(q: Any, p: Any, passages: list[str], params: AdapterParams, se
     """
     import torch
 
+    from benchmarks.training.loop import total_steps
+    from benchmarks.training.losses import mnrl_loss
     from retrievers.adapter.models import build_adapter
 
     # One thread: the matrices are tiny, and on a busy 2-core box two threads spent most of the
@@ -120,7 +108,7 @@ def train_adapter(q: Any, p: Any, passages: list[str], params: AdapterParams, se
         trainable = delta.params() if delta is not None else list(model.parameters())
         groups = torch.tensor(same_passage_groups(passages))
         optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=params.weight_decay)
-        steps = -(-len(q) // params.train_batch_size) * params.epochs
+        steps = total_steps(len(q), params.train_batch_size, params.epochs)
 
         def loss_fn(rows: list[int]) -> Any:
             mask = duplicate_mask(groups[rows]) if params.mask_same_passage else None
@@ -148,8 +136,9 @@ class AdapterRetriever(SentenceTransformerRetriever):
         super().__init__(name, params)
         self.adapter: Any = None
         self.artifact_sha256: str | None = None
-        if self.params.adapter_path is not None:
-            self.needs_training = False  # evaluate the given folder as is
+
+    def trains(self) -> bool:
+        return self.params.adapter_path is None  # a given folder is evaluated as is
 
     def fingerprint(self) -> dict[str, Any]:
         # The base encoder's vectors: keyed like the plain row so both share the cache.
@@ -163,14 +152,12 @@ class AdapterRetriever(SentenceTransformerRetriever):
 
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
         pairs = training_pairs(train, self.passage_text)
-        data_sha = pairs_hash(pairs)
-        spec = make_spec("bge-adapter", self.fingerprint(), data_sha, self.hyper(), ctx.seed, self.impl_version)
-        cache = ArtifactCache(ctx.cache_dir / "artifacts")
-        artifact = cache.get_or_build(spec, lambda folder: self._train(pairs, ctx, folder), retrain=ctx.retrain)
+        artifact, record = cached_training(
+            ctx, kind="bge-adapter", base=self.fingerprint(), data_sha256=pairs_hash(pairs), hyper=self.hyper(),
+            impl_version=self.impl_version, build=lambda folder: self._train(pairs, ctx, folder), pairs=len(pairs))
         self._load(str(artifact.path))
         self.artifact_sha256 = artifact.content_sha256
-        return {"pairs": len(pairs), "data_sha256": data_sha, "hyper": self.hyper(), "seed": ctx.seed,
-                **artifact.record()}
+        return record
 
     def _train(self, pairs: list[TrainingPair], ctx: RunContext, folder: Any) -> dict[str, Any]:
         import torch

@@ -15,21 +15,22 @@ candidates in the InfoNCE.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from benchmarks.artifacts import ArtifactCache, eval_only, make_spec, training_hyper
+from benchmarks.artifacts import eval_only, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import TrainingPair, pairs_hash, same_passage_groups, training_pairs
+from benchmarks.training.encode import PASSAGE_PREFIX, QUERY_PREFIX
+from benchmarks.training.fit import cached_training, encoder_base
+from benchmarks.training.recipes import recipes_for
 from benchmarks.types import Split
 from retrievers import register
 from retrievers.base import RetrieverCard
 from retrievers.sentence_transformer import INSTRUCTIONS, EncoderParams, SentenceTransformerRetriever
-from retrievers.contrastive.train import PASSAGE_PREFIX, QUERY_PREFIX
 from retrievers.model_resolution import ResolvedModel, weights_hash
 
 class ContrastiveParams(EncoderParams):
@@ -89,6 +90,7 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
     impl_version = "1"
     needs_training = True
     Params = ContrastiveParams
+    recipes = recipes_for("dalm-retriever-only", "full-fine-tune")
 
     def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(name, params)
@@ -119,23 +121,18 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
         self.resolved = self.base  # the spec must describe the base model, also on a second fit
         pairs = training_pairs(train, self.passage_text)
-        data_sha = pairs_hash(pairs)
         # Only what changes training: eval-time settings (prefixes, max_seq_length, dtype) are not in it.
-        base = {"model_id": self.base.model_id, "revision": self.base.revision,
-                "weights_sha256": self.base.weights_sha256, "instruction": self._instruction()}
-        spec = make_spec("contrastive", base, data_sha, self.hyper(), ctx.seed, self.impl_version)
-        cache = ArtifactCache(ctx.cache_dir / "artifacts")
-        artifact = cache.get_or_build(spec, lambda folder: self._train(pairs, ctx, folder, train),
-                                      retrain=ctx.retrain)
+        artifact, record = cached_training(
+            ctx, kind="contrastive", base=encoder_base(self.base, instruction=self._instruction()),
+            data_sha256=pairs_hash(pairs), hyper=self.hyper(), impl_version=self.impl_version,
+            build=lambda folder: self._train(pairs, ctx, folder, train), recipe=self.recipe, pairs=len(pairs))
         self.resolved = ResolvedModel(
             name=self.params.model, load_path=str(artifact.path),
             model_id=f"{self.base.model_id} + contrastive", revision=self.base.revision,
             weights_sha256=weights_hash(str(artifact.path)),
         )
         self.artifact_sha256 = artifact.content_sha256
-        return {"pairs": len(pairs), "data_sha256": data_sha, "hyper": self.hyper(), "seed": ctx.seed,
-                "base_model": self.base.model_id, "base_weights_sha256": self.base.weights_sha256,
-                **artifact.record()}
+        return {**record, "base_model": self.base.model_id, "base_weights_sha256": self.base.weights_sha256}
 
     def _train(self, pairs: list[TrainingPair], ctx: RunContext, folder: Path,
                train: Split) -> dict[str, Any]:
@@ -146,14 +143,13 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
             from retrievers.contrastive.mining import mine_for_pairs
 
             negatives, mined = mine_for_pairs(self, pairs, train, ctx)
-        t0 = time.perf_counter()
         instruction = self._instruction()  # the instruction, if any, is part of the query text
         log = train_contrastive(
             self.base.load_path, [instruction + p.query for p in pairs], [p.passage for p in pairs],
             same_passage_groups([p.passage for p in pairs]), self.params, ctx.seed, self._device(ctx),
             ctx.progress, folder, negatives=negatives,
         )
-        return {**log.summary(), "train_s": round(time.perf_counter() - t0, 3), **mined}
+        return {**log.summary(), **mined}  # the kit adds train_s (mining included)
 
     def encode_passages(self, texts: list[str], ctx: RunContext) -> np.ndarray:
         return self._encode(texts, ctx, self.passage_prefix)
@@ -163,4 +159,6 @@ class ContrastiveRetriever(SentenceTransformerRetriever):
         if self.artifact_sha256:
             card.artifacts["checkpoint"] = self.artifact_sha256
         card.params["passage_prefix"] = self.passage_prefix
+        if self.recipe:
+            card.params["recipe"] = self.recipe["name"]
         return card

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from retrievers.contrastive.train import PASSAGE_PREFIX, QUERY_PREFIX
+from benchmarks.training.encode import PASSAGE_PREFIX, QUERY_PREFIX
 
 
 @dataclass(frozen=True)

@@ -30,23 +30,37 @@ LORA_TARGETS: dict[str, tuple[list[str], bool]] = {
 }
 
 
-def load_generator(resolved: ResolvedGenerator, device: str, dtype: str = "float32") -> tuple[Any, Any]:
-    """(model in ``dtype`` on ``device``, tokenizer with pad = eos as DALM sets it)."""
+def load_tokenizer(resolved: ResolvedGenerator) -> Any:
+    """The generator's tokenizer, pad = eos as DALM sets it (e2e-equivalent needs only this)."""
     import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     transformers.utils.logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.load_path)
-        model = AutoModelForCausalLM.from_pretrained(resolved.load_path, dtype=dtype)
     except OSError as exc:
-        raise RuntimeError(f"cannot load generator {resolved.name!r}: not an alias ({', '.join(SMOLLM2_ALIASES)}), "
-                           f"not a local folder, and not downloadable or cached here "
-                           f"({str(exc).splitlines()[0]})") from exc
+        raise _unloadable(resolved, exc) from exc
     if tokenizer.eos_token_id is None:
         raise ConfigError(f"generator {resolved.name!r}: its tokenizer has no EOS token to end answers with")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _unloadable(resolved: ResolvedGenerator, exc: OSError) -> RuntimeError:
+    return RuntimeError(f"cannot load generator {resolved.name!r}: not an alias ({', '.join(SMOLLM2_ALIASES)}), "
+                        f"not a local folder, and not downloadable or cached here ({str(exc).splitlines()[0]})")
+
+
+def load_generator(resolved: ResolvedGenerator, device: str, dtype: str = "float32") -> tuple[Any, Any]:
+    """(model in ``dtype`` on ``device``, tokenizer with pad = eos as DALM sets it)."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(resolved)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolved.load_path, dtype=dtype)
+    except OSError as exc:
+        raise _unloadable(resolved, exc) from exc
     return model.to(device), tokenizer
 
 

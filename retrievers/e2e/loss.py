@@ -3,7 +3,7 @@
 Retriever. Unit query/passage embeddings q_i, p_j of one in-batch set of B rows, each row i a
 (query, gold passage, answer) triple. S = scale * Q P^T (scale 100 = 1/temperature 0.01), with
 same-passage off-diagonal entries set to -inf when masking false negatives.
-    L_ret = (CE(S, diag) + CE(S^T, diag)) / 2            (exactly ``contrastive``'s loss)
+    L_ret = (CE(S, diag) + CE(S^T, diag)) / 2            (``benchmarks.training.losses``)
     log P(p_j | q_i) = log_softmax_j(S_i.)                (``retrieval_log_probs``)
     r_i = log P(p_i | q_i)                                (the gold passage's log-probability)
 
@@ -35,13 +35,9 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from benchmarks.training.losses import answer_weighted_term, info_nce
+
 Variant = Literal["dalm", "marginal", "independent"]
-
-
-def score_matrix(q: torch.Tensor, p: torch.Tensor, scale: float, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """S = scale * q p^T with masked (false-negative) entries at -inf: same as symmetric_infonce."""
-    scores = scale * q @ p.T
-    return scores.masked_fill(mask, float("-inf")) if mask is not None else scores
 
 
 def retrieval_log_probs(scores: torch.Tensor) -> torch.Tensor:
@@ -70,13 +66,6 @@ def target_masks(attention_mask: torch.Tensor, answer_start: torch.Tensor,
     return loss.float(), answer.float()
 
 
-def dalm_generator_loss(token_lp: torch.Tensor, loss_mask: torch.Tensor, answer_mask: torch.Tensor,
-                        r: torch.Tensor | None) -> torch.Tensor:
-    """-sum m (lp + answer * r_i) / sum m; ``r`` None gives the plain (independent) LM loss."""
-    ll = token_lp if r is None else token_lp + answer_mask * r[:, None]
-    return -(loss_mask * ll).sum() / loss_mask.sum().clamp(min=1)
-
-
 def marginal_generator_loss(log_p: torch.Tensor, answer_lp: torch.Tensor, n_tokens: torch.Tensor,
                             prompt_nll: torch.Tensor | float = 0.0) -> torch.Tensor:
     """[sum_i -logsumexp_j(log_p_ij + answer_lp_ij) + prompt_nll] / n_tokens.
@@ -95,8 +84,9 @@ class LossParts:
     generator: torch.Tensor  # L_gen (with the retriever term, per variant)
     lm_nll: torch.Tensor  # generator NLL on the gold sequences alone (diagnostic, no grad needed)
 
-    def floats(self) -> dict[str, float]:
-        return {k: float(getattr(self, k).detach()) for k in ("total", "retriever", "generator", "lm_nll")}
+    def parts(self) -> dict[str, torch.Tensor]:
+        """Named parts for the training loop's log ("total" is the one it backpropagates)."""
+        return {k: getattr(self, k) for k in ("total", "retriever", "generator", "lm_nll")}
 
 
 def e2e_loss(scores: torch.Tensor, token_lp: torch.Tensor, attention_mask: torch.Tensor,
@@ -108,7 +98,7 @@ def e2e_loss(scores: torch.Tensor, token_lp: torch.Tensor, attention_mask: torch
     """
     b = scores.shape[0]
     target = torch.arange(b, device=scores.device)
-    l_ret = (F.cross_entropy(scores, target) + F.cross_entropy(scores.T, target)) / 2
+    l_ret = info_nce(scores)
     log_p = retrieval_log_probs(scores)
     loss_mask, answer_mask = target_masks(attention_mask, answer_start, lm_loss_on_prompt)
     if variant == "marginal":
@@ -119,13 +109,13 @@ def e2e_loss(scores: torch.Tensor, token_lp: torch.Tensor, attention_mask: torch
         m_gold, a_gold, lp_gold = loss_mask[gold], answer_mask[gold], token_lp[gold]
         prompt_nll = -((m_gold - a_gold).clamp(min=0) * lp_gold).sum()
         l_gen = marginal_generator_loss(log_p, answer_lp, m_gold.sum(), prompt_nll)
-        lm = dalm_generator_loss(lp_gold, m_gold, a_gold, None)
+        lm = answer_weighted_term(None, m_gold, a_gold, lp_gold)
     else:
         if token_lp.shape[0] != b:
             raise ValueError(f"{variant} needs B = {b} generator rows, got {token_lp.shape[0]}")
         r = log_p.diagonal() if variant == "dalm" else None
-        l_gen = dalm_generator_loss(token_lp, loss_mask, answer_mask, r)
-        lm = dalm_generator_loss(token_lp, loss_mask, answer_mask, None)
+        l_gen = answer_weighted_term(r, loss_mask, answer_mask, token_lp)
+        lm = answer_weighted_term(None, loss_mask, answer_mask, token_lp)
     return LossParts(l_ret + l_gen, l_ret, l_gen, lm.detach())
 
 

@@ -32,9 +32,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from benchmarks.artifacts import ArtifactCache, make_spec, training_hyper
+from benchmarks.artifacts import Artifact, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import TrainingPair, same_passage_groups, training_pairs
+from benchmarks.training.fit import cached_training, encoder_base
+from benchmarks.training.loop import precision_for
+from benchmarks.training.recipes import recipes_for
 from benchmarks.types import Split
 from retrievers import register
 from retrievers.base import RetrieverCard
@@ -42,11 +45,13 @@ from retrievers.contrastive.retriever import ContrastiveParams, ContrastiveRetri
 from retrievers.model_resolution import ResolvedModel, weights_hash
 
 
+class AnswerRowsParams(ContrastiveParams):
+    """What e2e and e2e-equivalent share: the (query, passage, answer) rows, the generator text
+    (which sets each row's answer length), the loop. Retriever half: everything of
+    ContrastiveParams (model minilm-l6, mean pooling, scale 100, LoRA r8/a16/0.05 on
+    query/key/value, #query#/#passage# prefixes in training only, false-negative masking on).
+    Defaults below differ for the e2e recipe and the CPU budget."""
 
-class E2EParams(ContrastiveParams):
-    # Retriever half: everything of ContrastiveParams (model minilm-l6, mean pooling, scale 100,
-    # LoRA r8/a16/0.05 on query/key/value, #query#/#passage# prefixes in training only, false-
-    # negative masking on). Defaults below differ for the e2e recipe and the CPU budget.
     epochs: int = Field(default=1, ge=1)  # DALM e2e: 1
     train_batch_size: int = Field(default=8, ge=2)  # micro-batch = one in-batch set (DALM 32)
     grad_accum_steps: int = Field(default=1, ge=1)
@@ -54,25 +59,37 @@ class E2EParams(ContrastiveParams):
     warmup_steps: int | None = Field(default=None, ge=0)  # None: min(100, 10% of steps); DALM 100
     query_max_len: int = Field(default=50, ge=4)
     passage_max_len: int = Field(default=128, ge=4)
-    # Generator half.
+    # Generator text (its tokenizer counts each row's answer tokens).
     generator: str = "smollm2-135m"  # alias (offline), local folder or hub id (meta-llama/Llama-2-7b-hf)
-    generator_lora: bool = True  # false = full fine-tuning; r/alpha/dropout shared with the retriever's
-    generator_lora_targets: list[str] | None = None  # None: per architecture (generator.py)
     generator_max_len: int = Field(default=192, ge=16)  # DALM 256
     generator_truncation: Literal["passage", "right"] = "passage"  # "right": DALM (answer cut first)
     answer_max_tokens: int | None = Field(default=64, ge=1)  # cap on answer tokens ("passage" mode)
-    loss: Literal["dalm", "marginal", "independent"] = "dalm"
     faithful_double_prefix: bool = False  # true: "#query# #query# q #passage# #passage# p" as DALM
     faithful_answer_start: bool = False  # true: DALM's n_i (counts an EOS, so the answer starts late)
     lm_loss_on_prompt: bool = False  # true: DALM's LM loss over prompt tokens too
     train_precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16/fp16 on GPU, fp32 CPU
-    save_generator: bool = True
     # Training rows and their answers.
     max_train_examples: int | None = Field(default=128, ge=2)  # evenly spaced over the split; None = all
     answers: Literal["auto", "split", "generate"] = "auto"  # auto: split's answers, generate missing ones
     answer_backend: Literal["local", "openai"] = "local"
     answer_model: str | None = None  # None: smollm2 (local) / $HARNESS_GEN_MODEL (openai)
     answer_max_new_tokens: int = Field(default=96, ge=1)  # as `harness.py generate`, so caches are shared
+
+
+class E2EParams(AnswerRowsParams):
+    # The generator's own training.
+    generator_lora: bool = True  # false = full fine-tuning; r/alpha/dropout shared with the retriever's
+    generator_lora_targets: list[str] | None = None  # None: per architecture (generator.py)
+    loss: Literal["dalm", "marginal", "independent"] = "dalm"
+    save_generator: bool = True
+
+
+def answer_rows(triples: list[tuple[str, str, str]]) -> list[Any]:
+    """Training rows with their same-passage group (false-negative masking)."""
+    from retrievers.e2e.train import Row
+
+    groups = same_passage_groups([passage for _, passage, _ in triples])
+    return [Row(q, passage, a, g) for (q, passage, a), g in zip(triples, groups)]
 
 
 def rows_hash(rows: list[tuple[str, str, str]]) -> str:
@@ -89,6 +106,8 @@ class E2ERetriever(ContrastiveRetriever):
     # 2: the saved generator adapter names its base model by id, not by this machine's path
     impl_version = "2"
     Params = E2EParams
+    recipes = recipes_for("dalm-e2e")
+    artifact_kind = "e2e"  # the spec's kind, and the trained model's id suffix
 
     def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(name, params)
@@ -103,53 +122,57 @@ class E2ERetriever(ContrastiveRetriever):
         return smollm2_unavailable() if needs_smollm2 else None
 
     def hyper(self, device: str = "cpu") -> dict[str, Any]:
-        from retrievers.e2e.train import precision_for
-
         return training_hyper(self.params, train_precision=precision_for(self.params.train_precision, device))
 
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
-        from benchmarks.stats import evenly_spaced
         from benchmarks.llm.models import resolve_generator
 
         self.resolved = self.base
+        triples, rows_info = self._rows(train, ctx)
+        generator = resolve_generator(self.params.generator)
+        device = self._device(ctx)
+        base = encoder_base(self.base, instruction=self._instruction(), generator=generator.fingerprint())
+        artifact, record = cached_training(
+            ctx, kind=self.artifact_kind, base=base, data_sha256=rows_hash(triples), hyper=self.hyper(device),
+            impl_version=self.impl_version, build=lambda folder: self._train(triples, generator, ctx, folder),
+            recipe=self.recipe, **rows_info)
+        folder = artifact.path / "retriever"
+        self.resolved = ResolvedModel(name=self.params.model, load_path=str(folder),
+                                      model_id=f"{self.base.model_id} + {self.artifact_kind}",
+                                      revision=self.base.revision, weights_sha256=weights_hash(str(folder)))
+        self.artifact_sha256 = artifact.content_sha256
+        return {**record, "retriever_base": {"model": self.base.model_id, "revision": self.base.revision,
+                                             "weights_sha256": self.base.weights_sha256},
+                "retriever_trained_weights_sha256": self.resolved.weights_sha256,
+                **self._generator_record(generator, artifact)}
+
+    def _rows(self, train: Split, ctx: RunContext) -> tuple[list[tuple[str, str, str]], dict[str, Any]]:
+        """(query with instruction, passage, answer) rows to train on, and what the record says of them."""
+        from benchmarks.stats import evenly_spaced
+
         p = self.params
         pairs = training_pairs(train, self.passage_text)
         chosen = [pairs[i] for i in evenly_spaced(len(pairs), p.max_train_examples)]
         answers, answer_info = self._answers(chosen, train, ctx)
         kept = [(pair, answers[pair.qid]) for pair in chosen if answers.get(pair.qid, "").strip()]
         if len(kept) < 2:
-            raise ValueError(f"e2e needs at least 2 training rows with answers, got {len(kept)} ({answer_info})")
+            raise ValueError(f"{self.artifact_kind} needs at least 2 training rows with answers, got {len(kept)} "
+                             f"({answer_info})")
         instruction = self._instruction()
         triples = [(instruction + pair.query, pair.passage, answer) for pair, answer in kept]
-        data_sha = rows_hash(triples)
-        generator = resolve_generator(p.generator)
-        device = self._device(ctx)
-        base = {"model_id": self.base.model_id, "revision": self.base.revision,
-                "weights_sha256": self.base.weights_sha256, "instruction": instruction,
-                "generator": generator.fingerprint()}
-        spec = make_spec("e2e", base, data_sha, self.hyper(device), ctx.seed, self.impl_version)
-        cache = ArtifactCache(ctx.cache_dir / "artifacts")
-        artifact = cache.get_or_build(spec, lambda folder: self._train(triples, generator, ctx, folder),
-                                      retrain=ctx.retrain)
-        folder = artifact.path / "retriever"
-        self.resolved = ResolvedModel(name=p.model, load_path=str(folder), model_id=f"{self.base.model_id} + e2e",
-                                      revision=self.base.revision, weights_sha256=weights_hash(str(folder)))
-        self.artifact_sha256 = artifact.content_sha256
+        return triples, {"examples": len(kept), "dropped_without_answer": len(chosen) - len(kept),
+                         "pairs_in_split": len(pairs), "max_train_examples": p.max_train_examples,
+                         "selection": "evenly spaced over the split's pairs (in file order)", "answers": answer_info}
+
+    def _generator_record(self, generator: Any, artifact: Artifact) -> dict[str, Any]:
         gen_files = {k: v for k, v in artifact.files.items() if k.startswith("generator/")}
         self.generator_card = {
             "base": generator.fingerprint(),
             "trained_sha256": hashlib.sha256(json.dumps(sorted(gen_files.items())).encode()).hexdigest()
             if gen_files else None,
-            "saved": "lora adapter" if p.generator_lora else "full model",
+            "saved": "lora adapter" if self.params.generator_lora else "full model",
         }
-        return {"examples": len(kept), "dropped_without_answer": len(chosen) - len(kept),
-                "pairs_in_split": len(pairs), "max_train_examples": p.max_train_examples,
-                "selection": "evenly spaced over the split's pairs (in file order)", "data_sha256": data_sha,
-                "answers": answer_info, "hyper": self.hyper(device), "seed": ctx.seed,
-                "retriever_base": {"model": self.base.model_id, "revision": self.base.revision,
-                                   "weights_sha256": self.base.weights_sha256},
-                "retriever_trained_weights_sha256": self.resolved.weights_sha256,
-                "generator": self.generator_card, **artifact.record()}
+        return {"generator": self.generator_card}
 
     def _answers(self, chosen: list[TrainingPair], train: Split, ctx: RunContext) -> tuple[dict[str, str], dict]:
         """Answers per qid: the split's non-empty ones (unless answers=generate), the rest generated."""
@@ -186,14 +209,11 @@ class E2ERetriever(ContrastiveRetriever):
     def _train(self, triples: list[tuple[str, str, str]], generator: Any, ctx: RunContext,
                folder: Path) -> dict[str, Any]:
         from retrievers.e2e.loss import describe
-        from retrievers.e2e.train import Row, train_e2e
+        from retrievers.e2e.train import train_e2e
 
-        t0 = time.perf_counter()
-        groups = same_passage_groups([passage for _, passage, _ in triples])
-        rows = [Row(q, passage, a, g) for (q, passage, a), g in zip(triples, groups)]
-        log = train_e2e(self.base.load_path, generator, rows, self.params, ctx.seed, self._device(ctx),
-                        ctx.progress, folder)
-        return {**log, "loss": describe(self.params.loss), "train_s": round(time.perf_counter() - t0, 3)}
+        log = train_e2e(self.base.load_path, generator, answer_rows(triples), self.params, ctx.seed,
+                        self._device(ctx), ctx.progress, folder)
+        return {**log, "loss": describe(self.params.loss)}
 
     def card(self) -> RetrieverCard:
         card = super().card()

