@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.errors import ConfigError
-from benchmarks.search import canonical_scores, error_bound, exact_topk
+from benchmarks.search import _inputs, canonical_scores, error_bound, exact_topk
 
 INSTALL = ("pip install 'retrieval-harness[gpu]' (faiss-gpu, CUDA 12; uninstall faiss-cpu first: both "
            "install the faiss module), or a CUDA build of torch")
+_FAISS_GPU_MAX_K = 2048
 _FLOAT16_OR_TF32 = 2.0 ** -8  # cuBLAS may round inputs to TF32; the bound assumes it always does
 
 
@@ -55,11 +56,14 @@ def faiss_flat_topk(q: np.ndarray, d: np.ndarray, k: int, faiss: Any, slack: int
                     device_index: int = 0, fallback: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Certified exact top-k with faiss's GPU flat index; ``fallback(q_subset)`` searches the
     uncertified queries (default: the exact engine on the same CUDA device)."""
-    q, d = (np.ascontiguousarray(x, dtype=np.float32) for x in (q, d))
+    q, d = _inputs(q, d)  # the exact engine's checks: shapes, NaN, contiguous float32
     kk = max(0, min(k, len(d)))
     if kk == 0 or len(q) == 0:
         return np.empty((len(q), kk), np.float32), np.empty((len(q), kk), np.int64)
+    fallback = fallback or (lambda qs: exact_topk(qs, d, kk, device=f"cuda:{device_index}"))
     fetch = min(len(d), kk + slack)
+    if fetch > _FAISS_GPU_MAX_K:  # faiss's GPU k-selection stops at 2048
+        return fallback(q)
     res = faiss.StandardGpuResources()
     config = faiss.GpuIndexFlatConfig()
     config.device = device_index
@@ -85,7 +89,6 @@ def faiss_flat_topk(q: np.ndarray, d: np.ndarray, k: int, faiss: Any, slack: int
     bound = np.asarray(gpu_s, np.float64)[:, -1] + margin
     bad = np.flatnonzero(~(top_s[:, -1].astype(np.float64) > bound) | ~found.all(axis=1))
     if len(bad):
-        fallback = fallback or (lambda qs: exact_topk(qs, d, kk, device=f"cuda:{device_index}"))
         top_s[bad], top_i[bad] = fallback(q[bad])
     return top_s, top_i
 

@@ -80,6 +80,13 @@ def test_the_fallback_and_small_corpora_stay_exact():
     assert np.array_equal(got[1], want[1]) and got[1].shape == (len(q), 7)
 
 
+def test_a_k_beyond_faiss_gpu_limit_goes_to_the_exact_engine():
+    q, d = data(nq=3, nd=2100, dim=4)
+    fake = FakeFaiss()
+    got = gpu_search.faiss_flat_topk(q, d, 2040, fake, fallback=lambda qs: exact_topk(qs, d, 2040))
+    assert fake.devices == [] and np.array_equal(got[1], exact_topk(q, d, 2040)[1])
+
+
 def test_dispatch_prefers_faiss_then_torch_and_else_says_what_to_install(monkeypatch):
     q, d = data()
     seen = []
