@@ -186,17 +186,20 @@ def _merge(q, d, qrow0, rc, ri, rows, cols, sb, margin, knew):
     return all_c[sel].reshape(ng, knew), all_i[sel].reshape(ng, knew)
 
 
+def error_bound(dim: int, input_rounding: float = 0.0) -> float:
+    """eps with |BLAS - canonical| <= eps * |q| * |d|: float32 accumulation (gamma_d), input rounding
+    of reduced-precision matmuls, the final rounding of the canonical value; then a factor 2."""
+    u = 2.0 ** -24
+    return 2 * ((dim + 1) * u / max(1 - dim * u, 0.5) + 2.01 * input_rounding + dim * 2.0 ** -52)
+
+
 def _exact(q, d, k, qc, dc, engine, progress, desc="exact search"):
     nq, nd = len(q), len(d)
     kk = max(0, min(k, nd))
     out_s, out_i = np.empty((nq, kk), np.float32), np.empty((nq, kk), np.int64)
     if kk == 0 or nq == 0:
         return out_s, out_i
-    dim = q.shape[1]
-    # |BLAS - canonical| <= eps * |q| * |d|: float32 accumulation (gamma_d), input rounding of
-    # reduced-precision matmuls, the final rounding of the canonical value; then a factor 2.
-    u = 2.0 ** -24
-    eps = 2 * ((dim + 1) * u / max(1 - dim * u, 0.5) + 2.01 * engine.input_rounding + dim * 2.0 ** -52)
+    eps = error_bound(q.shape[1], engine.input_rounding)
     dmax = float(_row_norms(d).max())
     with tqdm(total=nq, desc=desc, unit="q", disable=not progress) as bar:
         for q0 in range(0, nq, qc):
@@ -265,6 +268,11 @@ def search_run(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[str], do
     device = ctx.resolved_device()
 
     def exact(qv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if device != "cpu":  # faiss GPU or torch CUDA, same results; never imported on the CPU
+            from benchmarks.gpu_search import gpu_exact_topk
+
+            return gpu_exact_topk(qv, docs, k, device, query_chunk=s.query_chunk, doc_chunk=s.doc_chunk,
+                                  progress=ctx.progress)
         return exact_topk(qv, docs, k, query_chunk=s.query_chunk, doc_chunk=s.doc_chunk,
                           progress=ctx.progress, device=device)
 

@@ -1,14 +1,18 @@
 """Sentence-transformers bi-encoders (BGE, MiniLM, ...) with exact inner-product search."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import model_validator
 
 from benchmarks.artifacts import eval_only
 from benchmarks.context import RunContext
+from benchmarks.errors import ConfigError
 from retrievers import register
 from retrievers.base import DenseRetriever, Params, RetrieverCard
+from retrievers.encoder_backends import BACKENDS, accelerate, check_backend, export_dir, fingerprint_fields
 from retrievers.model_resolution import ALIASES, resolve_model
 
 # Query instructions, verbatim from their sources (see shared/docs/retrievers.md, section 2).
@@ -35,12 +39,31 @@ class EncoderParams(Params):
     dtype: Literal["float32", "float16", "bfloat16"] = eval_only("float32")
 
 
-_MODELS: dict[tuple[str, str, str, str, int | None], Any] = {}
+class BiEncoderParams(EncoderParams):
+    """The plain rows' params: EncoderParams plus the runtime of the transformer body (the
+    trainers subclass EncoderParams and encode with torch only)."""
+
+    # eval_only: the runtime changes how vectors are computed, never what is trained; it is in
+    # the embedding fingerprint (retrievers/encoder_backends.py), except "torch", so keys stay.
+    backend: Literal[BACKENDS] = eval_only("torch")  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _backend_runs_here(self) -> "BiEncoderParams":
+        if self.backend != "torch" and (self.device == "cuda" or self.dtype != "float32"):
+            raise ValueError(f"backend {self.backend!r} runs on the CPU in float32: "
+                             "leave device and dtype unset, or use backend: torch")
+        return self
 
 
-def load_encoder(p: EncoderParams, device: str, load_path: str) -> Any:
-    """Load (once per process) a SentenceTransformer configured by the params."""
-    key = (load_path, device, p.dtype, p.pooling, p.max_seq_length)
+_MODELS: dict[tuple[Any, ...], Any] = {}
+
+
+def load_encoder(p: EncoderParams, device: str, load_path: str, cache_dir: Path | None = None,
+                 identity: dict[str, Any] | None = None) -> Any:
+    """Load (once per process) a SentenceTransformer configured by the params; with a non-torch
+    ``backend`` its body runs on an export cached under ``cache_dir`` (keyed by ``identity``)."""
+    backend = getattr(p, "backend", "torch")
+    key = (load_path, device, p.dtype, p.pooling, p.max_seq_length, backend)
     if key not in _MODELS:
         import torch
         import transformers
@@ -70,6 +93,11 @@ def load_encoder(p: EncoderParams, device: str, load_path: str) -> Any:
             model.max_seq_length = p.max_seq_length
         model.to(getattr(torch, p.dtype))
         model.eval()
+        if backend != "torch":
+            from benchmarks.context import cache_root
+
+            folder = export_dir(cache_dir or cache_root(), identity or {"model_id": load_path}, backend)
+            accelerate(model, backend, folder)
         _MODELS[key] = model
     return _MODELS[key]
 
@@ -79,7 +107,7 @@ class SentenceTransformerRetriever(DenseRetriever):
     """Bi-encoder from sentence-transformers (alias, local folder or hub id), exact search."""
 
     impl_version = "1"
-    Params = EncoderParams
+    Params = BiEncoderParams
 
     def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(name, params)
@@ -89,13 +117,31 @@ class SentenceTransformerRetriever(DenseRetriever):
     def query_prefix(self) -> str:
         return INSTRUCTIONS.get(self.params.instruction, self.params.instruction)
 
+    def plan_problems(self, options: Any) -> list[str]:
+        try:
+            check_backend(self._backend)
+        except ConfigError as exc:
+            return [str(exc)]
+        return []
+
+    @property
+    def _backend(self) -> str:
+        return getattr(self.params, "backend", "torch")  # subclasses' params have no backend
+
+    def _identity(self) -> dict[str, Any]:
+        r = self.resolved
+        return {"model_id": r.model_id, "revision": r.revision, "weights_sha256": r.weights_sha256}
+
     def _device(self, ctx: RunContext) -> str:
+        if self._backend != "torch":
+            return "cpu"  # the exported body runs on the CPU; torch only tokenises and pools
         if self.params.device in (None, "auto"):
             return ctx.resolved_device()
         return self.params.device
 
     def _model(self, ctx: RunContext) -> Any:
-        return load_encoder(self.params, self._device(ctx), self.resolved.load_path)
+        return load_encoder(self.params, self._device(ctx), self.resolved.load_path,
+                            ctx.cache_dir, self._identity())
 
     def fingerprint(self) -> dict[str, Any]:
         # Device is left out on purpose: CPU and GPU vectors differ only by float noise.
@@ -105,6 +151,7 @@ class SentenceTransformerRetriever(DenseRetriever):
             "revision": self.resolved.revision, "weights_sha256": self.resolved.weights_sha256,
             "pooling": p.pooling, "max_seq_length": p.max_seq_length, "normalize": p.normalize,
             "dtype": p.dtype, "query_prefix": self.query_prefix, "impl": self.impl_version,
+            **fingerprint_fields(self._backend),
         }
 
     def card(self) -> RetrieverCard:
@@ -113,8 +160,14 @@ class SentenceTransformerRetriever(DenseRetriever):
             name=self.name, kind=self.kind, impl_version=self.impl_version,
             model_id=self.resolved.model_id, model_revision=self.resolved.revision,
             artifacts=artifacts,
-            params={**self.params.model_dump(mode="json"), "query_prefix": self.query_prefix},
+            params={**self._card_params(), "query_prefix": self.query_prefix},
         )
+
+    def _card_params(self) -> dict[str, Any]:
+        params = self.params.model_dump(mode="json")
+        if params.get("backend") == "torch":  # the default stays out, so existing cards are unchanged
+            del params["backend"]
+        return params
 
     def _encode(self, texts: list[str], ctx: RunContext, prefix: str) -> np.ndarray:
         vectors = self._model(ctx).encode(

@@ -6,7 +6,9 @@ Prints queries/s of each and the ratio ours / faiss, plus how often the two agre
 ids (faiss's float32 BLAS scores break near-ties arbitrarily; ours are canonical, see
 benchmarks/search.py, so a few differing ids on random data are expected, not an error).
 With a CUDA device (torch), the GPU path of ``exact_topk`` (torch matmul + the same canonical
-rescoring) is timed too and must return exactly the CPU result. Random unit vectors, seeded.
+rescoring) is timed too, and with faiss's CUDA build (the ``gpu`` extra) its GPU flat index
+certified by the same rescoring (benchmarks/gpu_search.py); both must return exactly the CPU
+result. Random unit vectors, seeded.
 """
 from __future__ import annotations
 
@@ -52,6 +54,12 @@ def gpu_device() -> str | None:
     return "cuda" if torch.cuda.is_available() else None
 
 
+def gpu_faiss():
+    from benchmarks.gpu_search import faiss_gpu
+
+    return faiss_gpu()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-queries", type=int, default=20000)
@@ -85,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         exact_topk(q[:256], d, args.k, device=device)  # warm-up: CUDA context and kernels
         s, (_, gpu_idx) = timed(lambda: exact_topk(q, d, args.k, device=device))
         out.update(gpu_s=s, gpu_qps=args.n_queries / s, gpu_identical_to_cpu=bool((gpu_idx == ours_idx).all()))
+    if device is not None and (fa := gpu_faiss()) is not None:  # the gpu extra: faiss's CUDA build
+        from benchmarks.gpu_search import faiss_flat_topk
+
+        faiss_flat_topk(q[:256], d, args.k, fa)  # warm-up
+        s, (_, fg_idx) = timed(lambda: faiss_flat_topk(q, d, args.k, fa))
+        out.update(faiss_gpu_s=s, faiss_gpu_qps=args.n_queries / s,
+                   faiss_gpu_identical_to_cpu=bool((fg_idx == ours_idx).all()))
     print(f"{args.n_queries:,} x {args.n_docs:,} x {args.dim}, k={args.k}")
     print(f"  ours (exact, canonical scores): {out['ours_s']:.2f} s, {out['ours_qps']:,.0f} queries/s, "
           f"{out['ours_gflops']:.0f} GFLOP/s")
@@ -94,9 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     if device is not None:
         print(f"  GPU ({device}): {out['gpu_s']:.2f} s, {out['gpu_qps']:,.0f} queries/s, "
               f"identical to CPU: {out['gpu_identical_to_cpu']}")
+    if "faiss_gpu_s" in out:
+        print(f"  faiss GPU flat + canonical rescoring: {out['faiss_gpu_s']:.2f} s, "
+              f"{out['faiss_gpu_qps']:,.0f} queries/s, identical to CPU: {out['faiss_gpu_identical_to_cpu']}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
-    return 0 if device is None or out["gpu_identical_to_cpu"] else 1
+    same = [out[k] for k in ("gpu_identical_to_cpu", "faiss_gpu_identical_to_cpu") if k in out]
+    return 0 if all(same) else 1
 
 
 if __name__ == "__main__":
