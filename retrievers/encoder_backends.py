@@ -105,7 +105,7 @@ def _export_onnx(model: Any, path: Path, names: list[str]) -> None:
     axes = {n: {0: "batch", 1: "seq"} for n in names}
     # The tracer warns that a few shape tests in transformers' masking code become constants; they
     # are constant for every input here (a mask is always passed, as long as the ids), and the
-    # exported graph is checked against torch on ragged batches (tests/test_encoder_backends.py).
+    # exported graph is checked against torch on ragged batches (tests/retrievers/test_encoder_backends.py).
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(Body().eval(), args, str(path), input_names=names, output_names=["hidden"],

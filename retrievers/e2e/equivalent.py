@@ -11,7 +11,7 @@ optimizer settings as ``e2e``, and no generator model: minutes instead of hours 
 e2e question ("does the generator help the retriever?") can be asked on the whole train split.
 
 What still couples e2e's retriever to its generator, and so can make the two differ
-(tests/test_e2e_equivalent.py pins each down): a gradient-norm clip taken over both models'
+(tests/retrievers/test_e2e_equivalent.py pins each down): a gradient-norm clip taken over both models'
 parameters (``max_grad_norm``; off by default, as DALM), and the global random stream, which
 e2e's generator also draws from (LoRA init, generator dropout), so retriever dropout masks differ
 between the two. Adam is per parameter and the schedule depends only on the step count, so

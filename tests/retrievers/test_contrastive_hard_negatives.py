@@ -14,7 +14,7 @@ from retrievers.contrastive.train import train_contrastive
 from tiny_training import run_suite, tiny_split, tiny_st_model, write_tiny_suite  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Captured(Exception):

@@ -16,7 +16,7 @@ from benchmarks.llm.prompts import Prompt
 from retrievers import RETRIEVERS
 
 ANSWERS_PROMPT_SHA = "a2fcfe7587cbd7840a76aff0622dabb77e49ab14c176a5b3bb8b2a9a4be0e14d"
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 SAMPLES = [{"b": [1, 2.5, None], "a": "plain"}, {"model": "Zürich – €", "n": {"z": 1, "y": True}},
            ["x", {"k": "ß"}]]
 
