@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from benchmarks import protocol
 from benchmarks.context import RunContext, SearchSettings
 from benchmarks.errors import ConfigError, DataUnavailable
 from benchmarks.metrics import evaluate
 from benchmarks.fingerprint import evaluation_fingerprint
 from benchmarks.holdout import fingerprint_spec
 from benchmarks.leakage import cached_check
-from benchmarks import protocol
 from benchmarks.fusion_rows import finished_run
 from benchmarks.provenance import device_description, environment, source_sha256
 from benchmarks.record_checks import refresh_command
@@ -34,7 +34,7 @@ from benchmarks.stats import bootstrap_ci
 from benchmarks.suites import DatasetEntry, RetrieverEntry, Suite
 from benchmarks.types import Run, Split
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # plan imports this module
     from benchmarks.plan import PlannedSuite
 
 log = logging.getLogger("harness")
@@ -283,8 +283,7 @@ class SuiteRunner:
             "ci": ci,
             "counts": {
                 "queries_evaluated": ev.n_queries, "excluded_no_relevant": len(ev.excluded_no_relevant),
-                "missing_in_run": len(ev.missing_in_run), "docs": len(split.corpus),
-                "queries": len(split.queries),
+                "missing_in_run": len(ev.missing_in_run), "docs": len(split.corpus), "queries": len(split.queries),
             },
             "hit_rate_curve": hit_rate_curve(ev.per_query[curve_metric], suite.top_k or 1),
         }

@@ -151,3 +151,23 @@ def tiny_e2e_models(out, dropout=0.1):
     llama.save_pretrained(out / "llama")
     gtok.save_pretrained(out / "llama")
     return str(out / "st"), str(out / "llama")
+
+
+class Captured(Exception):
+    """Raised with the spec a trainer's fit() hands the artifact cache (see spec_capture)."""
+
+
+def spec_capture(monkeypatch, fit):
+    """Run ``fit()`` with the artifact cache replaced by one that raises the spec it is asked for:
+    the key really used, and nothing trained."""
+    import pytest
+
+    from benchmarks.artifacts import ArtifactCache
+
+    def capture(self, spec, build, retrain=False):
+        raise Captured(spec)
+
+    monkeypatch.setattr(ArtifactCache, "get_or_build", capture)
+    with pytest.raises(Captured) as caught:
+        fit()
+    return caught.value.args[0]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.artifacts import ArtifactCache, artifact_key, eval_only, training_hyper
+from benchmarks.artifacts import artifact_key, eval_only, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.types import Doc, Split
 from retrievers import RETRIEVERS
 from retrievers.base import Params
+from tiny_training import spec_capture
 
 SPLIT = Split(
     corpus={"d1": Doc("cats purr when content"), "d2": Doc("dogs bark at strangers")},
@@ -23,18 +24,10 @@ TRAINERS = [("bge-adapter", {}), ("contrastive", {}), ("e2e", {"answers": "split
             ("llamaindex", {"adapter": True})]
 
 
-class Captured(Exception):
-    pass
-
-
 @pytest.fixture
 def spec_of(monkeypatch, tmp_path):
     """spec_of(cls, params) -> the spec the retriever's fit() asks the artifact cache for."""
 
-    def capture(self, spec, build, retrain=False):
-        raise Captured(spec)
-
-    monkeypatch.setattr(ArtifactCache, "get_or_build", capture)
 
     generator = tmp_path / "generator"  # a local generator folder: resolved by hashing, not converted
     generator.mkdir()
@@ -43,9 +36,8 @@ def spec_of(monkeypatch, tmp_path):
     def run(cls, params):
         if params.get("generator") == "LOCAL":
             params = {**params, "generator": str(generator)}
-        with pytest.raises(Captured) as caught:
-            cls("row", params).fit(SPLIT, RunContext(cache_dir=tmp_path, progress=False, device="cpu"))
-        return caught.value.args[0]
+        return spec_capture(monkeypatch, lambda: cls("row", params).fit(
+            SPLIT, RunContext(cache_dir=tmp_path, progress=False, device="cpu")))
 
     return run
 

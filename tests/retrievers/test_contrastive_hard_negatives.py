@@ -6,35 +6,25 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.artifacts import ArtifactCache, artifact_key
+from benchmarks.artifacts import artifact_key
 from benchmarks.context import RunContext
 from benchmarks.training import same_passage_groups, training_pairs
 from retrievers.contrastive.retriever import ContrastiveParams, ContrastiveRetriever
 from retrievers.contrastive.train import train_contrastive
-from tiny_training import run_suite, tiny_split, tiny_st_model, write_tiny_suite  # noqa: E402
+from tiny_training import run_suite, spec_capture, tiny_split, tiny_st_model, write_tiny_suite  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Captured(Exception):
-    pass
 
 
 @pytest.fixture
 def spec_of(monkeypatch, tmp_path):
     """spec_of(params, split) -> the spec fit() hands the artifact cache (nothing is trained)."""
 
-    def capture(self, spec, build, retrain=False):
-        raise Captured(spec)
-
-    monkeypatch.setattr(ArtifactCache, "get_or_build", capture)
 
     def run(params, split=None, seed=0):
         ctx = RunContext(cache_dir=tmp_path, progress=False, device="cpu", seed=seed)
-        with pytest.raises(Captured) as caught:
-            ContrastiveRetriever("row", params).fit(split or tiny_split(), ctx)
-        return caught.value.args[0]
+        return spec_capture(monkeypatch, lambda: ContrastiveRetriever("row", params).fit(split or tiny_split(), ctx))
 
     return run
 
