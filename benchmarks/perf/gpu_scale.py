@@ -18,14 +18,13 @@ Prints the figures as JSON (``--json FILE`` also writes them). Scale data: the s
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.perf.scale import measure  # noqa: E402
+from benchmarks.perf.scale import measure, report  # noqa: E402
 
 HEAD = """schema: suite/v1
 name: {name}
@@ -72,11 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     out = measure(args.rows, work, suites(dtype, batch, args.train_batch_size),
                   extra_args=("--device", args.device))
     out.update(device=args.device, dtype=dtype, encode_batch=batch, train_batch=args.train_batch_size)
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0 if out["exit_status"] == 0 else 1
+    return report(out, args.json)
 
 
 if __name__ == "__main__":

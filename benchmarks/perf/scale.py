@@ -252,12 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     suite = challenge_suite(args.rows, args.challenge, args.encoder)
     out = measure(args.rows, work, [suite], args.seed, cold=not args.warm, progress=args.progress)
     out.update(challenge=args.challenge, encoder=args.encoder)
+    return report(out, args.json)
+
+
+def report(out: dict, json_path: Path | None) -> int:
+    """Print a measurement (and write it to ``json_path``); the exit status says whether the run passed."""
     text = json.dumps(out, indent=1)
     print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    if json_path:
+        json_path.write_text(text + "\n")
     return 0 if out["exit_status"] == 0 else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
