@@ -24,21 +24,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.perf.scale import measure, report  # noqa: E402
+from benchmarks.perf.scale import SUITE_HEAD, measure, report  # noqa: E402
 
-HEAD = """schema: suite/v1
-name: {name}
-description: benchmarks/perf/gpu_scale.py (scale data, not a quality result)
-datasets:
-  - {dataset}
-metrics: [recall@10, hit_rate@10, mrr@10, precision@10]
-main_metric: recall@10
-top_k: 10
-seed: 0
-baseline: plain
-retrievers:
-  - {{name: plain, use: bge, params: {{model: minilm-l6, dtype: {dtype}, batch_size: {batch}}}}}
-"""
+HEAD = (SUITE_HEAD.replace("{description}", "benchmarks/perf/gpu_scale.py (scale data, not a quality result)")
+        + "  - {{name: plain, use: bge, params: {{model: minilm-l6, dtype: {dtype}, batch_size: {batch}}}}}\n")
 CONTRASTIVE = ("  - {{name: contrastive, use: contrastive, params: {{model: minilm-l6, lora: true, epochs: 1, "
                "train_batch_size: {train_batch}, dtype: {dtype}, batch_size: {batch}}}}}\n")
 
