@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                      help="where encoders run (default: auto = cuda when available)")
     run.add_argument("--retrain", action="store_true", help="train again even if a cached artifact exists")
+    run.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                     help="encode in N processes (on a GPU machine, one per GPU); same vectors as 1 (default)")
+    run.add_argument("--ray", action="store_true",
+                     help="encode on Ray actors (pip install -e '.[ray]'): a local Ray, or the cluster at "
+                     "$RAY_ADDRESS; --workers sets the actors (default: one per GPU, else 1)")
     run.add_argument("--limit-queries", type=positive_int, default=None, metavar="N",
                      help="evaluate only the first N queries of each dataset")
     run.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
@@ -129,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         results_dir=args.results_dir, retrievers=args.retriever, datasets=args.dataset,
         device=args.device, progress=not args.quiet, retrain=args.retrain, limit_queries=args.limit_queries,
         argv=getattr(args, "argv", None),
-        allow_endpoints=args.allow_endpoint,
+        allow_endpoints=args.allow_endpoint, workers=args.workers, ray=args.ray,
     )
     # Check every suite before running any, so a typo in the second one costs nothing.
     checked = plan(args.suite, options)

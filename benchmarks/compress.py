@@ -155,7 +155,7 @@ def compressed_search(query_vecs: np.ndarray, doc_vecs: np.ndarray, qids: list[s
 def embedding_record(c: CompressionParams, full_dim: int, fingerprint: dict[str, Any]) -> dict[str, Any]:
     """What a dense row's record says about its vectors (``record["embedding"]``): the cache
     fingerprint's hash (rows with the same one share float vectors), dimensions and bytes."""
-    from benchmarks.cache import fingerprint_key
+    from benchmarks.encoding.cache import fingerprint_key
 
     dim = c.truncate_dim or full_dim
     out: dict[str, Any] = {

@@ -43,6 +43,20 @@ class RunContext:
     stats: dict[str, float] = field(default_factory=dict)
     # Finished rows of this dataset that a later row consumes (fusion): row -> {"run", "run_sha256", ...}
     runs: dict[str, Any] = field(default_factory=dict)
+    # Where missing vectors are encoded (benchmarks/encoding): worker processes here, or Ray actors
+    # (a local Ray, or the cluster at $RAY_ADDRESS). Never in a fingerprint: the vectors are the same.
+    workers: int = 1
+    ray: bool = False
+    # The run's one embedding cache (its index is read once, not per call); made on first use.
+    embeddings: Any = None
+
+    def embedding_cache(self) -> Any:
+        root = self.cache_dir / "embeddings"
+        if self.embeddings is None or self.embeddings.root != root:
+            from benchmarks.encoding.cache import EmbeddingCache
+
+            self.embeddings = EmbeddingCache(root)
+        return self.embeddings
 
     def resolved_device(self) -> str:
         if self.device != "auto":

@@ -53,6 +53,8 @@ class RunOptions:
     limit_queries: int | None = None
     argv: list[str] | None = None  # the command line, recorded so each row says what produced it
     allow_endpoints: list[str] = field(default_factory=list)  # hosts a suite's base_url may name
+    workers: int = 1  # encoding processes (benchmarks/encoding/workers.py); ray: Ray actors instead
+    ray: bool = False
 
 
 @dataclass
@@ -150,6 +152,7 @@ class SuiteRunner:
         self.ctx_template = dict(
             device=options.device, seed=suite.seed, progress=options.progress, retrain=options.retrain,
             search=SearchSettings(ann=suite.ann.model_dump() if suite.ann else None),
+            workers=options.workers, ray=options.ray, embeddings=RunContext().embedding_cache(),  # one per run
         )
 
     def settings(self, entry: DatasetEntry | None = None) -> dict[str, Any]:
@@ -273,18 +276,15 @@ class SuiteRunner:
         curve_metric = f"mrr@{suite.top_k}"
         ev = evaluate(split.qrels, run, [*metrics, curve_metric], relevance_level=level)
         per_query = {m: ev.per_query[m] for m in metrics}
-        ci = {
-            m: list(bootstrap_ci(list(per_query[m].values()), n_resamples=suite.bootstrap.n_resamples,
-                                 confidence=suite.bootstrap.confidence, seed=suite.seed))
-            for m in metrics
-        } if ev.n_queries else {}
+        b = suite.bootstrap
+        ci = {m: list(bootstrap_ci(list(per_query[m].values()), n_resamples=b.n_resamples, confidence=b.confidence,
+                                   seed=suite.seed)) for m in metrics} if ev.n_queries else {}
         results = {
             "metrics": {m: ev.metrics[m] for m in metrics},
             "ci": ci,
-            "counts": {
-                "queries_evaluated": ev.n_queries, "excluded_no_relevant": len(ev.excluded_no_relevant),
-                "missing_in_run": len(ev.missing_in_run), "docs": len(split.corpus), "queries": len(split.queries),
-            },
+            "counts": {"queries_evaluated": ev.n_queries, "excluded_no_relevant": len(ev.excluded_no_relevant),
+                       "missing_in_run": len(ev.missing_in_run), "docs": len(split.corpus),
+                       "queries": len(split.queries)},
             "hit_rate_curve": hit_rate_curve(ev.per_query[curve_metric], suite.top_k or 1),
         }
         return results, per_query

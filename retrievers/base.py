@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 from pydantic import ValidationError
@@ -130,7 +130,7 @@ class DenseRetriever(Retriever):
     """Embeds queries and passages, then runs exact (or ANN) inner-product search.
 
     Subclasses implement ``fingerprint`` (everything that changes the vectors) and the two
-    ``encode_*`` methods; embeddings go through the on-disk cache keyed by that fingerprint.
+    ``encode_*`` methods; the engine (benchmarks/encoding) runs them behind the run's cache.
     """
 
     kind = "dense"
@@ -159,30 +159,30 @@ class DenseRetriever(Retriever):
         return doc.full_text()
 
     encode_batch_size: int = 256  # texts per cache write; a killed run loses at most one batch
+    # Whether encode_* may run in other processes (worker pools, Ray actors): the retriever is
+    # pickled there, so it must hold no open model, client or lock.
+    parallel_encode: ClassVar[bool] = False
 
-    def embed(self, side: str, texts: Sequence[str], ctx: RunContext) -> np.ndarray:
-        from benchmarks.cache import EmbeddingCache
+    def cache_fingerprint(self, side: str) -> dict[str, Any]:
+        """The embedding cache's key for one side (benchmarks/encoding/engine.py)."""
+        return {**self.fingerprint(), "side": side}
 
-        encode = self.encode_queries if side == "query" else self.encode_passages
-        cache = EmbeddingCache(ctx.cache_dir / "embeddings")
-        fp = {**self.fingerprint(), "side": side}
-        t0 = time.perf_counter()
-        vectors = cache.embed(
-            fp, texts, lambda batch: encode(batch, ctx), batch_size=self.encode_batch_size,
-            progress=ctx.progress, desc="encode queries" if side == "query" else "encode passages",
-        )
-        ctx.add_stat("encode_s", time.perf_counter() - t0)
-        ctx.add_stat("encoded_texts", cache.misses)
-        ctx.add_stat("cached_texts", cache.hits)
+    def prepare_texts(self, side: str, texts: list[str], ctx: RunContext) -> list[str]:
+        """The texts as the encoder receives them (they key the cache); default: as given."""
+        return texts
+
+    def after_cache(self, side: str, vectors: np.ndarray, ctx: RunContext) -> np.ndarray:
+        """Applied to every vector, cached or new, before search; default: unchanged."""
         return vectors
 
     def retrieve(self, corpus: Mapping[str, Doc], queries: Mapping[str, str], k: int, ctx: RunContext) -> Run:
         from benchmarks.compress import compressed_search, embedding_record
+        from benchmarks.encoding import embed
 
         doc_ids = list(corpus)
         qids = list(queries)
-        doc_vecs = self.embed("passage", [self.passage_text(corpus[d]) for d in doc_ids], ctx)
-        query_vecs = self.embed("query", [queries[q] for q in qids], ctx)
+        doc_vecs = embed(self, "passage", [self.passage_text(corpus[d]) for d in doc_ids], ctx)
+        query_vecs = embed(self, "query", [queries[q] for q in qids], ctx)
         t0 = time.perf_counter()
         run = compressed_search(query_vecs, doc_vecs, qids, doc_ids, k, ctx, self.compression)
         ctx.add_stat("search_s", time.perf_counter() - t0)

@@ -108,6 +108,7 @@ class SentenceTransformerRetriever(DenseRetriever):
 
     impl_version = "1"
     Params = BiEncoderParams
+    parallel_encode = True  # holds a model name and resolved paths; the model is loaded per process
 
     def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(name, params)

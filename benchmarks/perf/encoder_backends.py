@@ -35,6 +35,8 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 
 import numpy as np  # noqa: E402
 
+from benchmarks.encoding import embed  # noqa: E402
+
 DEFAULT_BACKENDS = "onnx,onnx-int8,openvino,openvino-int8"
 
 
@@ -79,8 +81,8 @@ def quality(retrievers: dict, split, ctx) -> dict:
     doc_ids, qids = sorted(split.corpus), sorted(split.queries)
     out, ref = {}, None
     for backend, r in retrievers.items():
-        d = r.embed("passage", [r.passage_text(split.corpus[i]) for i in doc_ids], ctx)
-        q = r.embed("query", [split.queries[i] for i in qids], ctx)
+        d = embed(r, "passage", [r.passage_text(split.corpus[i]) for i in doc_ids], ctx)
+        q = embed(r, "query", [split.queries[i] for i in qids], ctx)
         ev = evaluate(split.qrels, search_run(q, d, qids, doc_ids, 10, ctx), ["ndcg@10"])
         per = ev.per_query["ndcg@10"]
         row = {"ndcg@10": ev.metrics["ndcg@10"], "n_queries": ev.n_queries}

@@ -25,12 +25,13 @@ from pydantic import Field, model_validator
 
 from benchmarks.artifacts import eval_only, training_hyper
 from benchmarks.context import RunContext
+from benchmarks.encoding import embed
 from benchmarks.training import (TrainingPair, deterministic, duplicate_mask, pairs_hash, same_passage_groups,
                                  train_loop, training_pairs)
 from benchmarks.training.fit import cached_training
 from benchmarks.types import Split
 from retrievers import register
-from retrievers.base import DenseRetriever, RetrieverCard
+from retrievers.base import RetrieverCard
 from retrievers.sentence_transformer import EncoderParams, SentenceTransformerRetriever
 
 class AdapterParams(EncoderParams):
@@ -147,9 +148,6 @@ class AdapterRetriever(SentenceTransformerRetriever):
     def hyper(self) -> dict[str, Any]:
         return training_hyper(self.params)
 
-    def _base_embed(self, side: str, texts: list[str], ctx: RunContext) -> np.ndarray:
-        return DenseRetriever.embed(self, side, texts, ctx)
-
     def fit(self, train: Split, ctx: RunContext) -> dict[str, Any]:
         pairs = training_pairs(train, self.passage_text)
         artifact, record = cached_training(
@@ -166,8 +164,8 @@ class AdapterRetriever(SentenceTransformerRetriever):
 
         t0 = time.perf_counter()
         unique = list(dict.fromkeys(p.passage for p in pairs))
-        q = self._base_embed("query", [p.query for p in pairs], ctx)
-        pv = self._base_embed("passage", unique, ctx)
+        q = embed(self, "query", [p.query for p in pairs], ctx, hook=False)  # the frozen base's vectors
+        pv = embed(self, "passage", unique, ctx, hook=False)
         row = {text: i for i, text in enumerate(unique)}
         p = pv[[row[pair.passage] for pair in pairs]]
         encode_s = time.perf_counter() - t0
@@ -182,8 +180,7 @@ class AdapterRetriever(SentenceTransformerRetriever):
 
         self.adapter = load_adapter(path)
 
-    def embed(self, side: str, texts: Any, ctx: RunContext) -> np.ndarray:
-        vectors = self._base_embed(side, list(texts), ctx)
+    def after_cache(self, side: str, vectors: np.ndarray, ctx: RunContext) -> np.ndarray:
         if side != "query":
             return vectors  # passages keep base embeddings, as LlamaIndex: the index is unchanged
         if self.adapter is None:

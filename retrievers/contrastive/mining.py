@@ -15,6 +15,7 @@ import time
 from typing import Any, Sequence
 
 from benchmarks.context import RunContext
+from benchmarks.encoding import embed
 from benchmarks.training import TrainingPair
 from benchmarks.types import Split
 from retrievers.contrastive.hard_negatives import mine
@@ -52,8 +53,8 @@ def mine_for_pairs(retriever: Any, pairs: Sequence[TrainingPair], train: Split,
     pool, positives = positives_by_text(pairs, train, retriever.passage_text)
     t0 = time.perf_counter()
     # Queries go through the base row's path, which adds the instruction itself.
-    q = base.embed("query", [pair.query for pair in pairs], ctx)
-    c = base.embed("passage", pool, ctx)
+    q = embed(base, "query", [pair.query for pair in pairs], ctx)
+    c = embed(base, "passage", pool, ctx)
     settings = mining_settings(p)
     mined = mine(q, c, positives, num_negatives=settings["num_negatives"], range_min=settings["range_min"],
                  range_max=settings["range_max"], absolute_margin=settings["absolute_margin"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Generator, Iterable, TypeVar
 
 import numpy as np
 
@@ -23,15 +23,16 @@ class EmbeddingAPIError(HarnessError):
     """An embedding request failed for good. The message names the endpoint, never the key."""
 
 
-def run_bounded(items: Iterable[T], work: Callable[[T], R], on_result: Callable[[R], None], *,
-                concurrency: int, stop: threading.Event) -> tuple[int, GiveUp | None]:
+def run_bounded(items: Iterable[T], work: Callable[[T], R], *, concurrency: int,
+                stop: threading.Event) -> Generator[R, None, tuple[int, GiveUp | None]]:
     """``work`` on each item in worker threads, at most ``concurrency`` at once, started in order.
 
-    ``on_result`` runs in the calling thread as each item finishes (so a cache write never races
-    another). A new item starts only after a finished one was handled, which bounds both the
-    requests in flight and the answers not yet stored. After the first ``GiveUp`` nothing new
-    starts and ``stop`` is set, cutting retry waits short, while requests already sent may still
-    land and be handled. Returns (items handled, the first real failure or None).
+    Yields each result in the calling thread as it finishes (so a cache write never races
+    another). A new item starts only after a finished one was handled (the consumer asked for the
+    next), which bounds both the requests in flight and the answers not yet stored. After the
+    first ``GiveUp`` nothing new starts and ``stop`` is set, cutting retry waits short, while
+    requests already sent may still land and be yielded. Returns (items handled, the first real
+    failure or None) as the generator's value.
 
     The workers are daemon threads, not a ThreadPoolExecutor: the executor's threads are joined
     at interpreter exit, so after Ctrl-C the process kept waiting for requests in flight (up to
@@ -67,7 +68,7 @@ def run_bounded(items: Iterable[T], work: Callable[[T], R], on_result: Callable[
                     failure = value
                 stop.set()
                 continue
-            on_result(value)
+            yield value
             handled += 1
             if failure is None:
                 item = next(todo, _END)
@@ -75,7 +76,7 @@ def run_bounded(items: Iterable[T], work: Callable[[T], R], on_result: Callable[
                     start(item)
                     in_flight += 1
     except BaseException:
-        stop.set()  # Ctrl-C or a failing on_result: what was handled stays handled
+        stop.set()  # Ctrl-C, or the consumer failed or stopped: what was handled stays handled
         raise
     return handled, failure
 

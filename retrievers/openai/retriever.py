@@ -21,15 +21,13 @@ import importlib.util
 import logging
 import random
 import threading
-import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Iterator, Literal
 
 import numpy as np
 from pydantic import Field
 
-from benchmarks.cache import EmbeddingCache, text_key
 from benchmarks.context import RunContext
 from benchmarks.errors import DataError
 from benchmarks.openai_client import (
@@ -100,6 +98,7 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
     def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(name, params)
         self._counter: TokenCounter | None = None
+        self._tokens: dict[str, int] = {}  # sent text -> its token count, from prepare_texts
 
     # -- endpoint and key ------------------------------------------------------------------
     def plan_problems(self, options: Any) -> list[str]:
@@ -152,43 +151,22 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
                     "usd_per_million_tokens": usd_per_million(self.params.model, host)},
         )
 
-    # -- embedding --------------------------------------------------------------------------
-    def encode_queries(self, texts: list[str], ctx: RunContext) -> np.ndarray:
-        return self.embed("query", texts, ctx)
+    # -- embedding: benchmarks/encoding runs these behind the run's cache --------------------
+    # Every missing text at once: the requests are packed below, and each is cached on arrival.
+    encode_batch_size = 1 << 62
 
-    def encode_passages(self, texts: list[str], ctx: RunContext) -> np.ndarray:
-        return self.embed("passage", texts, ctx)
+    def cache_fingerprint(self, side: str) -> dict[str, Any]:
+        return self.fingerprint()  # queries and passages are embedded alike: one cache for both
 
-    def embed(self, side: str, texts: Sequence[str], ctx: RunContext) -> np.ndarray:
-        """Queries and passages are embedded alike; cached vectors first, then the missing ones."""
+    def prepare_texts(self, side: str, texts: list[str], ctx: RunContext) -> list[str]:
+        """The texts as sent (newlines replaced, too-long ones truncated): what the cache keys."""
         p = self.params
-        t0 = time.perf_counter()
         try:
             prepared = prepare_texts(texts, self.counter, max_tokens_per_input=p.max_tokens_per_input,
                                      on_too_long=p.on_too_long, replace_newlines=p.replace_newlines)
         except ValueError as exc:
             raise DataError(f"{self.name}: {side} {exc}") from None
-        cache = EmbeddingCache(ctx.cache_dir / "embeddings")
-        fp = self.fingerprint()
-        unique = list(dict.fromkeys(prepared.sent))
-        found = cache.lookup(fp, unique)
-        vectors = {t: found[text_key(t)] for t in unique if text_key(t) in found}
-        missing = [t for t in unique if t not in vectors]
-        tokens_of = dict(zip(prepared.sent, prepared.tokens))
-        batches = pack_requests(missing, [tokens_of[t] for t in missing],
-                                max_inputs=p.max_inputs_per_request, max_tokens=p.max_tokens_per_request)
-        if batches:
-            requests = [[missing[i] for i in batch] for batch in batches]
-            vectors.update(self._request_all(requests, cache, fp, ctx, side))
-        if not texts:
-            return np.zeros((0, p.dimensions or 0), dtype=np.float32)
-        out = np.stack([vectors[t] for t in prepared.sent]).astype(np.float32)
-        if p.normalize:
-            norms = np.linalg.norm(out.astype(np.float64), axis=1, keepdims=True)
-            out = (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-        ctx.add_stat("encode_s", time.perf_counter() - t0)
-        ctx.add_stat("encoded_texts", len(missing))
-        ctx.add_stat("cached_texts", len(unique) - len(missing))
+        self._tokens.update(zip(prepared.sent, prepared.tokens))
         ctx.add_stat("api_truncated_inputs", prepared.truncated)
         if prepared.emptied:
             ctx.add_stat("api_empty_inputs_sent_as_space", prepared.emptied)
@@ -198,19 +176,37 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
             ctx.stats["api_cost_usd"] = None  # type: ignore[assignment]  # unknown price: null, not 0
         else:
             ctx.stats.setdefault("api_cost_usd", 0.0)
-        return out
+        return prepared.sent
+
+    def after_cache(self, side: str, vectors: np.ndarray, ctx: RunContext) -> np.ndarray:
+        """Renormalised after reading, so the cache holds the vectors as the server returned them."""
+        if not len(vectors):
+            return np.zeros((0, self.params.dimensions or 0), dtype=np.float32)
+        if self.params.normalize:
+            norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
+            vectors = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return vectors
+
+    def encode_queries(self, texts: list[str], ctx: RunContext) -> Iterator[tuple[list[str], np.ndarray]]:
+        return self._request_all(texts, ctx, "query")
+
+    def encode_passages(self, texts: list[str], ctx: RunContext) -> Iterator[tuple[list[str], np.ndarray]]:
+        return self._request_all(texts, ctx, "passage")
 
     def policy(self) -> RetryPolicy:
         p = self.params
         return RetryPolicy(p.max_retries, p.backoff_base_s, p.backoff_max_s, p.max_retry_after_s,
                            timeout_s=p.timeout_s, max_wait_s=p.max_wait_s)
 
-    def _request_all(self, batches: list[list[str]], cache: Any, fp: dict[str, Any], ctx: RunContext,
-                     side: str) -> dict[str, np.ndarray]:
-        """Send the batches, at most ``concurrency`` in flight; store each one as it completes."""
+    def _request_all(self, texts: list[str], ctx: RunContext,
+                     side: str) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Yields (texts, vectors) per request as it completes, at most ``concurrency`` in flight;
+        the engine caches each one before the next request starts."""
         p = self.params
         host, url = self.endpoint()
         price, key = usd_per_million(p.model, host), self._key()
+        batches = pack_requests(texts, [self._tokens[t] if t in self._tokens else self.counter.count(t) for t in texts],
+                                max_inputs=p.max_inputs_per_request, max_tokens=p.max_tokens_per_request)
         stop = threading.Event()
         pacer = Pacer(stop)
         policy = self.policy()
@@ -223,42 +219,41 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
             retries.append(reason)
             log.warning("%s: %s; retrying in %.1f s", url, redact(reason, key), wait_s)
 
-        def attempt(texts: list[str], timeout_s: float) -> tuple[np.ndarray, int | None]:
-            response = client.embeddings.create(model=p.model, input=texts, encoding_format="float",
+        def attempt(sent: list[str], timeout_s: float) -> tuple[np.ndarray, int | None]:
+            response = client.embeddings.create(model=p.model, input=sent, encoding_format="float",
                                                 timeout=attempt_timeout(policy, timeout_s), **extra)
-            vecs, tokens = parse_response(response, len(texts), p.dimensions)
+            vecs, tokens = parse_response(response, len(sent), p.dimensions)
             if p.normalize and not np.linalg.norm(vecs.astype(np.float64), axis=1).all():
                 raise BadResponse("server returned an all-zero embedding, which cannot be normalised",
                                   retryable=False)
             return vecs, tokens
 
-        def work(texts: list[str]) -> tuple[list[str], np.ndarray, int | None]:
-            (vecs, tokens), _ = call_with_retries(lambda t: attempt(texts, t), policy, pacer, rng,
+        def work(sent: list[str]) -> tuple[list[str], np.ndarray, int | None]:
+            (vecs, tokens), _ = call_with_retries(lambda t: attempt(sent, t), policy, pacer, rng,
                                                   on_retry=on_retry)
-            return texts, vecs, tokens
+            return sent, vecs, tokens
 
-        results: dict[str, np.ndarray] = {}
-        bar = _progress(len(batches), f"{self.name} {side}s", ctx.progress)
-
-        def on_result(done: tuple[list[str], np.ndarray, int | None]) -> None:
-            texts, vecs, tokens = done
-            cache.store(fp, texts, vecs)  # at once: a kill after this costs nothing twice
-            results.update(zip(texts, vecs))
-            counted = tokens if tokens is not None else sum(self.counter.count(t) for t in texts)
-            ctx.add_stat("api_requests", 1)
-            ctx.add_stat("api_tokens", counted)
-            if tokens is None:  # the server reported no usage: our own count stands in
-                ctx.add_stat("api_tokens_estimated", counted)
-            if price is not None:
-                ctx.add_stat("api_cost_usd", counted * price / 1e6)
-            bar.update(1)
-
+        requests = run_bounded([[texts[i] for i in b] for b in batches], work, concurrency=p.concurrency,
+                               stop=stop)
         try:
-            handled, failure = run_bounded(batches, work, on_result, concurrency=p.concurrency, stop=stop)
+            while True:
+                try:
+                    sent, vecs, tokens = next(requests)
+                except StopIteration as end:
+                    handled, failure = end.value
+                    break
+                counted = tokens if tokens is not None else sum(self.counter.count(t) for t in sent)
+                ctx.add_stat("api_requests", 1)
+                ctx.add_stat("api_tokens", counted)
+                if tokens is None:  # the server reported no usage: our own count stands in
+                    ctx.add_stat("api_tokens_estimated", counted)
+                if price is not None:
+                    ctx.add_stat("api_cost_usd", counted * price / 1e6)
+                yield sent, vecs  # cached at once: a kill after this costs nothing twice
         finally:
-            bar.close()
+            requests.close()
             ctx.add_stat("api_retries", len(retries))
-        client.close()
+            client.close()
         if failure is not None:
             hint = ""
             if is_refusal(failure.reason):
@@ -270,20 +265,3 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
                 f"{self.name}: POST {url}/embeddings (model {p.model!r}) failed after {failure.attempts} "
                 f"attempt(s): {failure.reason}{hint}. {handled} of {len(batches)} requests in this run "
                 "succeeded and are cached; running again resumes from there.", key)) from None
-        return results
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="req", leave=False)

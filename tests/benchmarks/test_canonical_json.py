@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.artifacts import canonical_json, canonical_sha256
-from benchmarks.cache import fingerprint_key
+from benchmarks.encoding.cache import fingerprint_key
 from benchmarks.fingerprint import fingerprint_sha256
 from benchmarks.llm.prompts import Prompt
 from retrievers import RETRIEVERS

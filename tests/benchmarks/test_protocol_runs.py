@@ -130,7 +130,7 @@ def test_dalm_row_records_its_protocol_search_and_encoder(ran):
 
 
 def test_exact_row_is_as_before_and_has_its_own_vectors(ran):
-    from benchmarks.cache import fingerprint_key
+    from benchmarks.encoding.cache import fingerprint_key
     from retrievers import RETRIEVERS
 
     _, results, _ = ran

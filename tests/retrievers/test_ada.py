@@ -27,6 +27,7 @@ from retrievers.openai.batching import TokenCounter, pack_requests, prepare_text
 from benchmarks.openai_client import RetryPolicy  # noqa: E402
 from benchmarks.openai_retry import retry_after_seconds  # noqa: E402
 from retrievers.openai.embedding_calls import EmbeddingAPIError  # noqa: E402
+from benchmarks.encoding import embed  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-test-SECRET-0123456789abcdef"
@@ -113,7 +114,7 @@ def test_price_table() -> None:
 
 # -- the protocol ---------------------------------------------------------------------------
 def test_embeds_reorders_by_index_and_renormalises(server: EmbeddingServer, ctx: RunContext) -> None:
-    out = ada(server).embed("passage", TEXTS, ctx)
+    out = embed(ada(server), "passage", TEXTS, ctx)
     np.testing.assert_allclose(out, expected(TEXTS), rtol=0, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
     (entry,) = server.stats.log
@@ -127,14 +128,14 @@ def test_embeds_reorders_by_index_and_renormalises(server: EmbeddingServer, ctx:
 
 
 def test_normalize_off_keeps_server_vectors(server: EmbeddingServer, ctx: RunContext) -> None:
-    out = ada(server, normalize=False).embed("query", TEXTS[:3], ctx)
+    out = embed(ada(server, normalize=False), "query", TEXTS[:3], ctx)
     np.testing.assert_array_equal(out, hashed_bow(TEXTS[:3]))
 
 
 def test_key_dimensions_and_model_are_sent(server: EmbeddingServer, ctx: RunContext,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    out = ada(server, model="text-embedding-3-small", dimensions=16).embed("query", TEXTS[:2], ctx)
+    out = embed(ada(server, model="text-embedding-3-small", dimensions=16), "query", TEXTS[:2], ctx)
     assert out.shape == (2, 16)
     assert server.stats.log[0]["auth"] == f"Bearer {SECRET}"
     entry = server.stats.log[0]
@@ -144,21 +145,21 @@ def test_key_dimensions_and_model_are_sent(server: EmbeddingServer, ctx: RunCont
 def test_second_run_is_served_from_cache_and_duplicates_sent_once(server: EmbeddingServer,
                                                                   ctx: RunContext) -> None:
     r = ada(server)
-    r.embed("passage", TEXTS + TEXTS[:3], ctx)
+    embed(r, "passage", TEXTS + TEXTS[:3], ctx)
     assert server.stats.inputs == len(TEXTS)
-    again = r.embed("query", TEXTS, ctx)  # queries and passages are embedded alike
+    again = embed(r, "query", TEXTS, ctx)  # queries and passages are embedded alike
     assert server.stats.requests == 1
     np.testing.assert_allclose(again, expected(TEXTS), atol=1e-6)
 
 
 def test_batches_respect_input_and_token_limits(ctx: RunContext) -> None:
     with EmbeddingServer(max_inputs=3) as server:
-        ada(server, max_inputs_per_request=3).embed("passage", TEXTS, ctx)
+        embed(ada(server, max_inputs_per_request=3), "passage", TEXTS, ctx)
         assert [e["n_inputs"] for e in server.stats.log] == [3, 3, 3, 3]
     with EmbeddingServer() as server:
         counter = TokenCounter("estimate", "auto", "m", 3.0)
         budget = 60
-        ada(server, max_tokens_per_request=budget).embed("passage", TEXTS, RunContext(
+        embed(ada(server, max_tokens_per_request=budget), "passage", TEXTS, RunContext(
             cache_dir=ctx.cache_dir / "b", progress=False))
         for e in server.stats.log:
             assert sum(counter.count(t) for t in e["inputs"]) <= budget or e["n_inputs"] == 1
@@ -173,16 +174,16 @@ def test_pack_requests_is_greedy_and_ordered() -> None:
 
 def test_too_long_inputs_are_truncated_or_rejected(server: EmbeddingServer, ctx: RunContext) -> None:
     long = "word " * 40
-    ada(server, chars_per_token=1.0, max_tokens_per_input=12).embed("passage", [long, "short"], ctx)
+    embed(ada(server, chars_per_token=1.0, max_tokens_per_input=12), "passage", [long, "short"], ctx)
     assert server.stats.log[0]["inputs"] == [long[:12], "short"]
     assert ctx.stats["api_truncated_inputs"] == 1
     with pytest.raises(DataError, match="max_tokens_per_input=12"):
-        ada(server, chars_per_token=1.0, max_tokens_per_input=12, on_too_long="error").embed(
-            "passage", [long], ctx)
+        embed(ada(server, chars_per_token=1.0, max_tokens_per_input=12, on_too_long="error"),
+              "passage", [long], ctx)
 
 
 def test_newlines_and_empty_texts(server: EmbeddingServer, ctx: RunContext) -> None:
-    ada(server, replace_newlines=True).embed("passage", ["a\nb", ""], ctx)
+    embed(ada(server, replace_newlines=True), "passage", ["a\nb", ""], ctx)
     assert server.stats.log[0]["inputs"] == ["a b", " "]
     assert ctx.stats["api_empty_inputs_sent_as_space"] == 1
 
@@ -224,7 +225,7 @@ def test_429_honours_retry_after(server: EmbeddingServer, ctx: RunContext, monke
     monkeypatch.setattr(RetryPolicy, "backoff", lambda *a: pytest.fail("backoff used despite Retry-After"))
     server.script(Fault("429", retry_after=1))
     t0 = time.monotonic()
-    out = ada(server, backoff_base_s=5.0).embed("passage", TEXTS, ctx)
+    out = embed(ada(server, backoff_base_s=5.0), "passage", TEXTS, ctx)
     assert time.monotonic() - t0 >= 1.0  # and it did wait that long before retrying
     assert server.stats.requests == 2 and ctx.stats["api_retries"] == 1
     np.testing.assert_allclose(out, expected(TEXTS), atol=1e-6)
@@ -253,7 +254,7 @@ def test_transient_faults_are_retried_and_nothing_wrong_is_cached(
         server: EmbeddingServer, ctx: RunContext, fault: Fault) -> None:
     server.script(fault, fault)
     r = ada(server, max_inputs_per_request=4)
-    out = r.embed("passage", TEXTS, ctx)
+    out = embed(r, "passage", TEXTS, ctx)
     np.testing.assert_allclose(out, expected(TEXTS), atol=1e-6)
     assert ctx.stats["api_retries"] == 2 and ctx.stats["api_requests"] == 3
     assert_cache_is_clean(r, ctx)
@@ -261,7 +262,7 @@ def test_transient_faults_are_retried_and_nothing_wrong_is_cached(
 
 def test_slow_response_times_out_and_is_retried(server: EmbeddingServer, ctx: RunContext) -> None:
     server.script(Fault("slow", delay=1.5))
-    out = ada(server, timeout_s=0.3).embed("passage", TEXTS[:4], ctx)
+    out = embed(ada(server, timeout_s=0.3), "passage", TEXTS[:4], ctx)
     np.testing.assert_allclose(out, expected(TEXTS[:4]), atol=1e-6)
     assert ctx.stats["api_retries"] == 1
 
@@ -270,11 +271,11 @@ def test_wrong_vector_count_is_rejected_and_not_cached(server: EmbeddingServer, 
     server.script(Fault("wrong_count"))
     r = ada(server, concurrency=1, max_inputs_per_request=4)
     with pytest.raises(EmbeddingAPIError, match="returned 3 embeddings for 4 inputs") as err:
-        r.embed("passage", TEXTS, ctx)
+        embed(r, "passage", TEXTS, ctx)
     assert server.base_url in str(err.value) and server.stats.requests == 1  # a server bug: no retry
     assert_cache_is_clean(r, ctx)
     server.reset_stats()
-    r.embed("passage", TEXTS, ctx)
+    embed(r, "passage", TEXTS, ctx)
     assert server.stats.requests == 3  # nothing of the bad answer was cached
 
 
@@ -287,7 +288,7 @@ def test_retry_budget_gives_a_clear_error_without_the_key(server: EmbeddingServe
     r = ada(server, max_retries=2, concurrency=1)
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(EmbeddingAPIError) as err:
-            r.embed("passage", TEXTS, ctx)
+            embed(r, "passage", TEXTS, ctx)
     message = str(err.value)
     assert f"POST {server.base_url}/embeddings" in message and "after 3 attempt(s)" in message
     assert "HTTP 500" in message and "<redacted>" in message
@@ -303,13 +304,13 @@ def test_auth_errors_are_not_retried(ctx: RunContext, monkeypatch: pytest.Monkey
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with EmbeddingServer(api_key="the-right-key") as server:
         with pytest.raises(EmbeddingAPIError, match="HTTP 401") as err:
-            ada(server).embed("passage", TEXTS[:2], ctx)
+            embed(ada(server), "passage", TEXTS[:2], ctx)
         assert server.stats.requests == 1 and SECRET not in str(err.value)
 
 
 def test_concurrency_is_bounded(server: EmbeddingServer, ctx: RunContext) -> None:
     server.script(*[Fault("slow", delay=0.15)] * 12)
-    ada(server, concurrency=3, max_inputs_per_request=1).embed("passage", TEXTS, ctx)
+    embed(ada(server, concurrency=3, max_inputs_per_request=1), "passage", TEXTS, ctx)
     assert server.stats.max_in_flight == 3 and server.stats.requests == 12
 
 
@@ -318,12 +319,12 @@ def test_failed_run_resumes_with_only_the_missing_requests(server: EmbeddingServ
     r = ada(server, max_inputs_per_request=2, concurrency=2, max_retries=1)  # 6 requests in all
     server.script(Fault("ok"), Fault("ok"), Fault("ok"), *[Fault("500")] * 20)
     with pytest.raises(EmbeddingAPIError, match="3 of 6 requests in this run succeeded"):
-        r.embed("passage", TEXTS, ctx)
+        embed(r, "passage", TEXTS, ctx)
     paid = server.stats.ok
     assert paid == 3
     server.clear_faults()  # healthy again
     server.reset_stats()
-    out = r.embed("passage", TEXTS, ctx)
+    out = embed(r, "passage", TEXTS, ctx)
     assert server.stats.requests == 6 - paid and server.stats.inputs == len(TEXTS) - 2 * paid
     np.testing.assert_allclose(out, expected(TEXTS), atol=1e-6)
 
@@ -335,9 +336,10 @@ def test_killed_run_resumes_with_only_the_missing_requests(server: EmbeddingServ
     child = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(REPO)!r})
         from benchmarks.context import RunContext
+        from benchmarks.encoding import embed
         from retrievers.openai.retriever import OpenAIEmbeddingRetriever
         r = OpenAIEmbeddingRetriever("ada", {params!r})
-        r.embed("passage", {TEXTS!r}, RunContext(cache_dir=__import__("pathlib").Path({str(cache_dir)!r}),
+        embed(r, "passage", {TEXTS!r}, RunContext(cache_dir=__import__("pathlib").Path({str(cache_dir)!r}),
                                                  progress=False))
     """)
     server.hold_after(3)
@@ -357,15 +359,14 @@ def test_killed_run_resumes_with_only_the_missing_requests(server: EmbeddingServ
     assert server.stats.ok == 3
     server.reset_stats()
     ctx = RunContext(cache_dir=cache_dir, progress=False)
-    out = OpenAIEmbeddingRetriever("ada", params).embed("passage", TEXTS, ctx)
+    out = embed(OpenAIEmbeddingRetriever("ada", params), "passage", TEXTS, ctx)
     assert server.stats.requests == 6 - 3 and ctx.stats["cached_texts"] == 6
     np.testing.assert_allclose(out, expected(TEXTS), atol=1e-6)
 
 
 def assert_cache_is_clean(r: OpenAIEmbeddingRetriever, ctx: RunContext) -> None:
     """Whatever the cache holds for these texts is exactly what the server computes for them."""
-    from benchmarks.cache import EmbeddingCache
-    from retrievers.openai.retriever import text_key
+    from benchmarks.encoding.cache import EmbeddingCache, text_key
 
     found = EmbeddingCache(ctx.cache_dir / "embeddings").lookup(r.fingerprint(), TEXTS)
     for text, vec in zip(TEXTS, hashed_bow(TEXTS)):
@@ -427,7 +428,7 @@ def test_real_minilm_behind_the_server_matches_the_local_encoder(tmp_path: Path)
     local = SentenceTransformerRetriever("minilm-l6", {"model": "minilm-l6", "device": "cpu"})
     expected_vecs = local.encode_passages(texts, RunContext(cache_dir=tmp_path / "a", progress=False))
     with EmbeddingServer(sentence_transformer_vectors(minilm_model())) as server:
-        got = ada(server, max_inputs_per_request=7).embed("passage", texts, RunContext(
+        got = embed(ada(server, max_inputs_per_request=7), "passage", texts, RunContext(
             cache_dir=tmp_path / "b", progress=False))
     np.testing.assert_allclose(got, expected_vecs, rtol=0, atol=1e-6)
     assert server.stats.requests == 3

@@ -17,6 +17,7 @@ from secret_scan import SECRET  # noqa: E402
 
 
 from benchmarks.cli import main  # noqa: E402
+from benchmarks.encoding import embed  # noqa: E402
 
 OTHER = "probe-OTHER-secret-9876543210"
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "token_counter": "estimate"}
@@ -98,7 +99,7 @@ def test_the_key_variable_is_never_read_from_params(env, server):
     r = OpenAIEmbeddingRetriever("ada", {"base_url": server.base_url, "api_key_env": "PROBE_OTHER_SECRET",
                                          **FAST})
     assert r.plan_problems(None) != []
-    r.embed("query", ["a b"], RunContext(cache_dir=Path(env["HARNESS_CACHE_DIR"]), progress=False))
+    embed(r, "query", ["a b"], RunContext(cache_dir=Path(env["HARNESS_CACHE_DIR"]), progress=False))
     assert [e["auth"] for e in server.stats.log] == [f"Bearer {SECRET}"]
 
 

@@ -32,10 +32,12 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.artifacts import canonical_sha256
+from benchmarks.encoding.shards import (TMP, TRAILER, checksum, npy_bytes, npy_shape, remove_if_stale, verify,
+                                        write_temp)
 
-_TMP = ".tmp"  # suffix of files being written
-_STALE_S = 3600.0  # a writer leaves nothing half-done for this long unless it died
-_TRAILER = "# sha256 "  # last line of a .keys file: checksum over the .npy bytes and the key lines
+# dispatch(batches, done): encodes each batch somewhere and calls done(batch, vectors) as it completes.
+Dispatch = Callable[[list[list[str]], Callable[[list[str], np.ndarray], None]], None]
+
 
 
 def fingerprint_key(fingerprint: Mapping[str, Any]) -> str:
@@ -45,52 +47,6 @@ def fingerprint_key(fingerprint: Mapping[str, Any]) -> str:
 
 def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _npy_shape(path: Path) -> tuple[int, ...] | None:
-    """Shape of a complete C-order little-endian float32 .npy file, else None (no data read)."""
-    try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                return None
-            header_end = f.tell()
-        size_ok = path.stat().st_size == header_end + int(np.prod(shape)) * 4
-    except (OSError, ValueError):
-        return None
-    ok = not fortran and dtype == np.dtype("<f4") and len(shape) == 2 and size_ok
-    return tuple(shape) if ok else None
-
-
-def _checksum(npy: bytes, keys_body: str) -> str:
-    return hashlib.sha256(npy + keys_body.encode("ascii")).hexdigest()
-
-
-def _npy_bytes(v: np.ndarray) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, v, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def _verify(npy: Path, keys_body: str, recorded: str) -> str | None:
-    """Why a shard cannot be trusted, or None: checksum over data and keys, then finite values."""
-    try:
-        data = npy.read_bytes()
-    except OSError as exc:
-        return f"unreadable: {exc.strerror or exc}"
-    if not recorded:
-        return "no checksum (written before shards were checksummed)"
-    if _checksum(data, keys_body) != recorded:
-        return "checksum mismatch: the vectors or their keys were altered"
-    if not np.isfinite(np.load(npy, mmap_mode="r", allow_pickle=False)).all():
-        return "NaN or infinite values"
-    return None
 
 
 @dataclass
@@ -132,7 +88,7 @@ class EmbeddingCache:
         if not (d / "fingerprint.json").exists():
             d.mkdir(parents=True, exist_ok=True)
             text = json.dumps(fingerprint, indent=2, sort_keys=True, allow_nan=False) + "\n"
-            os.replace(self._write_temp(d / "fingerprint.json", lambda f: f.write(text.encode("utf-8"))),
+            os.replace(write_temp(d / "fingerprint.json", lambda f: f.write(text.encode("utf-8"))),
                        d / "fingerprint.json")
         return d
 
@@ -144,8 +100,8 @@ class EmbeddingCache:
         committed = {n[:-5] for n in names if n.endswith(".keys") and not n.startswith(".")}
         for n in names:
             stem = n[:-4] if n.endswith(".npy") else None
-            if n.endswith(_TMP) or (stem is not None and stem not in committed):
-                self._remove_if_stale(d / n, now)  # a live writer's files are left alone
+            if n.endswith(TMP) or (stem is not None and stem not in committed):
+                remove_if_stale(d / n, now)  # a live writer's files are left alone
         new = []
         for name in sorted(committed - index.seen):
             index.seen.add(name)
@@ -158,43 +114,24 @@ class EmbeddingCache:
 
     @staticmethod
     def _read_shard_keys(d: Path, name: str, dim: int | None) -> tuple[list[str], int] | None:
-        shape = _npy_shape(d / f"{name}.npy")
+        shape = npy_shape(d / f"{name}.npy")
         try:
             raw = (d / f"{name}.keys").read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError):
             raw = None
-        body, _, trailer = (raw or "").rpartition(_TRAILER) if _TRAILER in (raw or "") else (raw, "", "")
+        body, _, trailer = (raw or "").rpartition(TRAILER) if TRAILER in (raw or "") else (raw, "", "")
         # every key line is 64 hex digits + newline; the row count must match the matrix
         if (shape is None or raw is None or len(body) != 65 * shape[0] or body.count("\n") != shape[0]
                 or (dim is not None and shape[1] != dim)):
             warnings.warn(f"embedding cache: ignoring unreadable or inconsistent shard {d / name}")
             return None
-        problem = _verify(d / f"{name}.npy", body, trailer.strip())
+        problem = verify(d / f"{name}.npy", body, trailer.strip())
         if problem is not None:
             warnings.warn(f"embedding cache: discarding shard {d / name} ({problem}); its texts will be re-encoded")
             for suffix in (".keys", ".npy"):  # the .keys (commit mark) first: never a .keys without data
                 (d / f"{name}{suffix}").unlink(missing_ok=True)
             return None
         return body.split("\n")[:-1], shape[1]
-
-    @staticmethod
-    def _remove_if_stale(path: Path, now: float) -> None:
-        try:
-            if now - path.stat().st_mtime > _STALE_S:
-                path.unlink()
-        except OSError:
-            pass  # another process cleaned it up first
-
-    @staticmethod
-    def _write_temp(path: Path, write: Callable[[Any], Any]) -> Path:
-        """Write to a unique temp file next to ``path`` (same filesystem, so the caller's
-        os.replace is atomic) and fsync it; returns the temp path."""
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_TMP}")
-        with open(tmp, "xb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        return tmp
 
     def _find(self, fingerprint: Mapping[str, Any], shas: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(vectors [len(shas), dim], found mask) for distinct shas; rows not found are garbage."""
@@ -247,11 +184,11 @@ class EmbeddingCache:
             return
         shas = [text_key(t) for t in texts]
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex}"
-        data = _npy_bytes(v)
-        tmp_npy = self._write_temp(d / f"{name}.npy", lambda f: f.write(data))
+        data = npy_bytes(v)
+        tmp_npy = write_temp(d / f"{name}.npy", lambda f: f.write(data))
         body = "".join(sha + "\n" for sha in shas)
-        keys = (body + _TRAILER + _checksum(data, body) + "\n").encode("ascii")
-        tmp_keys = self._write_temp(d / f"{name}.keys", lambda f: f.write(keys))
+        keys = (body + TRAILER + checksum(data, body) + "\n").encode("ascii")
+        tmp_keys = write_temp(d / f"{name}.keys", lambda f: f.write(keys))
         os.replace(tmp_npy, d / f"{name}.npy")  # data first: a .keys file always has its .npy
         os.replace(tmp_keys, d / f"{name}.keys")
         fd = os.open(d, os.O_RDONLY)
@@ -265,10 +202,14 @@ class EmbeddingCache:
         self.misses += len(set(shas))
 
     def embed(self, fingerprint: Mapping[str, Any], texts: Sequence[str],
-              encode: Callable[[list[str]], np.ndarray], *, batch_size: int = 256,
-              progress: bool = False, desc: str = "") -> np.ndarray:
-        """float32 [len(texts), dim]; only texts missing from the cache are encoded, each
-        distinct text once, in batches that are persisted as soon as they are encoded."""
+              encode: Callable[[list[str]], Any], *, batch_size: int = 256,
+              progress: bool = False, desc: str = "", dispatch: Dispatch | None = None) -> np.ndarray:
+        """float32 [len(texts), dim]; only texts missing from the cache are encoded, each distinct
+        text once, in batches persisted as soon as they are encoded. ``encode(batch)`` returns the
+        batch's vectors in order, or yields ``(texts, vectors)`` chunks as they complete (each one
+        persisted on arrival: concurrent API requests). ``dispatch(batches, done)`` encodes the
+        batches elsewhere (worker processes, Ray actors: benchmarks/encoding) and calls
+        ``done(batch, vectors)`` for each as it completes; without it they are encoded here, in order."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         uniq: dict[str, int] = {}  # distinct sha -> its row in `vecs`
@@ -277,14 +218,33 @@ class EmbeddingCache:
         where[inv] = np.arange(len(inv))  # row -> a position of its text (any duplicate will do)
         vecs, found = self._find(fingerprint, list(uniq))
         missing = np.flatnonzero(~found)
+        batches = [[texts[i] for i in where[missing[s:s + batch_size]]] for s in range(0, len(missing), batch_size)]
+        filled = np.zeros(len(uniq), bool)
         with tqdm(total=len(missing), desc=desc or None, unit="text", disable=not progress) as bar:
-            for s in range(0, len(missing), batch_size):
-                rows = missing[s:s + batch_size]
-                batch = [texts[i] for i in where[rows]]
-                out = np.asarray(encode(batch))
+            def done(batch: list[str], out: Any) -> None:
+                nonlocal vecs
+                out = np.asarray(out)
                 self.store(fingerprint, batch, out)  # validates rows and dim before writing
                 if vecs.shape[1] != out.shape[1]:  # first batch of an empty cache fixes the dim
                     vecs = np.empty((len(uniq), out.shape[1]), np.float32)
+                rows = [uniq[text_key(t)] for t in batch]
                 vecs[rows] = out
-                bar.update(len(rows))
+                bar.update(int((~filled[rows]).sum()))
+                filled[rows] = True
+
+            def encode_here(batch: list[str]) -> None:
+                out = encode(batch)
+                if isinstance(out, np.ndarray):
+                    done(batch, out)
+                else:
+                    for chunk, vectors in out:
+                        done(list(chunk), vectors)
+
+            if dispatch is None or len(batches) < 2:
+                for batch in batches:
+                    encode_here(batch)
+            else:
+                dispatch(batches, done)
+        if not filled[missing].all():
+            raise RuntimeError(f"the encoder returned no vectors for {int((~filled[missing]).sum())} texts")
         return vecs if len(uniq) == len(inv) else vecs[inv]  # no duplicates: rows already in order

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import cache as cache_mod
-from benchmarks.cache import EmbeddingCache, fingerprint_key
+from benchmarks.encoding import shards as cache_mod
+from benchmarks.encoding.cache import EmbeddingCache, fingerprint_key
 
 FP = {"model": "toy", "revision": "abc", "side": "passage"}
 
@@ -167,7 +167,7 @@ def test_leftovers_and_damaged_files_are_never_loaded(tmp_path):
     np.testing.assert_array_equal(out, [[6, ord("p"), 1]])
     # young leftovers may belong to a live writer, so they stay; old ones are removed
     assert (d / "orphan.npy").exists() and (d / ".x.npy.1.tmp").exists()
-    old = time.time() - 2 * cache_mod._STALE_S
+    old = time.time() - 2 * cache_mod.STALE_S
     for name in ("orphan.npy", ".x.npy.1.tmp", ".x.keys.1.tmp"):
         os.utime(d / name, (old, old))
     with pytest.warns(UserWarning, match="ignoring"):  # the damaged shards are reported again
@@ -193,7 +193,7 @@ def test_lookup_and_store_for_self_batching_plugins(tmp_path):
 
 WRITER = """
 import sys, numpy as np
-from benchmarks.cache import EmbeddingCache
+from benchmarks.encoding.cache import EmbeddingCache
 lo, hi = int(sys.argv[2]), int(sys.argv[3])
 enc = lambda texts: np.array([[len(t), ord(t[-1]), 1.0] for t in texts], dtype=np.float32)
 EmbeddingCache(sys.argv[1]).embed({"model": "toy"}, [f"text {i}" for i in range(lo, hi)], enc, batch_size=7)
@@ -201,7 +201,7 @@ EmbeddingCache(sys.argv[1]).embed({"model": "toy"}, [f"text {i}" for i in range(
 
 
 def test_two_processes_filling_one_fingerprint_corrupt_nothing(tmp_path):
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), lo, hi], env=env, cwd=repo)
              for lo, hi in (("0", "300"), ("150", "450"))]  # overlapping halves, written at once
