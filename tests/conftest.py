@@ -76,11 +76,30 @@ def run_cli(env: dict[str, str], *args: str):
 
 
 def tiny_suite(name: str, rows: list[str], *, metrics: str = "hit_rate@1, mrr@5", top_k: int = 5,
-               baseline: str | None = None) -> str:
-    """The text of a suite over the tiny data's test split; ``rows`` are YAML flow mappings."""
-    head = f"schema: suite/v1\nname: {name}\ndatasets:\n  - {{name: tiny, split: test}}\n"
+               baseline: str | None = None, dataset: str = "{name: tiny, split: test}") -> str:
+    """The text of a suite over ``dataset`` (the tiny data's test split); ``rows`` are YAML flow mappings."""
+    head = f"schema: suite/v1\nname: {name}\ndatasets:\n  - {dataset}\n"
     head += f"metrics: [{metrics}]\ntop_k: {top_k}\n" + (f"baseline: {baseline}\n" if baseline else "")
     return head + "retrievers:\n" + "".join(f"  - {row}\n" for row in rows)
+
+
+def bm25_record(tmp_path: Path, monkeypatch, dataset: str, *, metrics: str, top_k: int = 10,
+                out: str = "results") -> tuple[dict, Path]:
+    """Run a one-row bm25 suite ``b`` over ``dataset`` (a YAML flow mapping with ``name``) through
+    the CLI; (the record, the leaderboard written). The suites folder is set for the test."""
+    import json
+
+    from benchmarks.cli import main
+
+    suites = tmp_path / "suites"
+    suites.mkdir(exist_ok=True)
+    (suites / "b.yaml").write_text(tiny_suite("b", ["{name: bm25, use: bm25}"], metrics=metrics, top_k=top_k,
+                                              baseline="bm25", dataset=dataset))
+    monkeypatch.setenv("HARNESS_SUITES_DIR", str(suites))
+    results, board = tmp_path / out, tmp_path / f"{out}.md"
+    assert main(["--suite", "b", "--results-dir", str(results), "--leaderboard", str(board), "-qq"]) == 0
+    (record,) = (results / "b").glob("*/bm25.json")
+    return json.loads(record.read_text()), board
 
 
 PAIR_ROWS = ["{name: bm25, use: bm25}", "{name: robertson, use: bm25, params: {method: robertson}}"]

@@ -15,7 +15,7 @@ from benchmarks.cli import main
 from benchmarks.leakage import check
 from benchmarks.loaders import load_split
 from benchmarks.perf import standin
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, bm25_record
 
 pytestmark = pytest.mark.skipif(not (SHARED_DATA / "scifact" / "corpus.jsonl").is_file(),
                                 reason=f"the stand-in's vocabulary (SciFact) is not at {SHARED_DATA}")
@@ -71,15 +71,7 @@ def test_holdout_of_the_stand_in_shares_no_passage(on_path):
 
 
 def test_bm25_answers_the_questions_far_above_chance(on_path, tmp_path, monkeypatch):
-    suites = tmp_path / "suites"
-    suites.mkdir()
-    (suites / "sb.yaml").write_text(
-        "schema: suite/v1\nname: sb\ndatasets:\n  - {name: arcee-standin, split: all}\n"
-        "metrics: [hit_rate@10]\nbaseline: bm25\nretrievers:\n  - {name: bm25, use: bm25}\n")
-    monkeypatch.setenv("HARNESS_SUITES_DIR", str(suites))
-    board = tmp_path / "lb.md"
-    assert main(["--suite", "sb", "--results-dir", str(tmp_path / "r"), "--leaderboard", str(board), "-qq"]) == 0
-    record = json.loads((tmp_path / "r" / "sb" / "arcee-standin" / "bm25.json").read_text())
+    record, board = bm25_record(tmp_path, monkeypatch, "{name: arcee-standin, split: all}", metrics="hit_rate@10")
     chance = 10 / record["counts"]["docs"]  # ~800 distinct passages: 0.0125
     assert record["metrics"]["hit_rate@10"] > 0.8 > 50 * chance
     assert "**Scale data**" in board.read_text()

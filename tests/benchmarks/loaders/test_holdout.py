@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import random
 
 import pytest
 import yaml
 
 from benchmarks.cards import load_card
-from benchmarks.cli import main
 from benchmarks.fingerprint import differences
 from benchmarks.errors import ConfigError
 from benchmarks.holdout import Holdout, assign
 from benchmarks.leakage import check, normalise
 from benchmarks.loaders import load_split
 from benchmarks.types import Doc, Split
+from conftest import bm25_record
 
 # 12 passages, most asked about twice; passage 3 also appears as a case/punctuation variant,
 # which must fall on the same side as its twin.
@@ -129,24 +128,15 @@ def test_test_size_as_large_as_the_data_is_an_error(tmp_path, data_dir):
 def test_holdout_is_in_the_record_and_the_fingerprint(tmp_path, data_dir, monkeypatch):
     card(tmp_path, data_dir, dedupe=True, test_fraction=0.25, seed=2)
     monkeypatch.setenv("HARNESS_DATASETS_DIR", str(tmp_path))
-    suites = tmp_path / "suites"
-    suites.mkdir()
-    (suites / "h.yaml").write_text(
-        "schema: suite/v1\nname: h\ndatasets:\n  - {name: held, split: test, train_split: train}\n"
-        "metrics: [hit_rate@3]\ntop_k: 3\nbaseline: bm25\nretrievers:\n  - {name: bm25, use: bm25}\n")
-    monkeypatch.setenv("HARNESS_SUITES_DIR", str(suites))
-    out = tmp_path / "results"
-    assert main(["--suite", "h", "--results-dir", str(out), "--leaderboard", str(tmp_path / "lb.md"), "-qq"]) == 0
-    record = json.loads((out / "h" / "held" / "bm25.json").read_text())
+    held = "{name: held, split: test, train_split: train}"
+    record, _ = bm25_record(tmp_path, monkeypatch, held, metrics="hit_rate@3", top_k=3)
     spec = {"source": "all", "part": "test", "test_fraction": 0.25, "seed": 2}
     assert {k: record["fingerprint"]["holdout"][k] for k in spec} == spec
     notes = record["dataset"]["notes"]["holdout"]
     assert notes["source_queries"] == 21 and notes["queries"] == record["counts"]["queries"] < 21
     # Another seed is another evaluation: the fingerprints differ only by the holdout.
     card(tmp_path, data_dir, dedupe=True, test_fraction=0.25, seed=5)
-    assert main(["--suite", "h", "--results-dir", str(tmp_path / "r2"), "--leaderboard",
-                 str(tmp_path / "lb2.md"), "-qq"]) == 0
-    other = json.loads((tmp_path / "r2" / "h" / "held" / "bm25.json").read_text())
+    other, _ = bm25_record(tmp_path, monkeypatch, held, metrics="hit_rate@3", top_k=3, out="r2")
     assert any("holdout differ" in d for d in differences(other["fingerprint"], record["fingerprint"]))
 
 
