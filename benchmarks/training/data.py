@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from benchmarks.types import Doc, Split
 
@@ -46,14 +46,19 @@ def training_pairs(split: Split, passage_text: Callable[[Doc], str] = Doc.full_t
     return pairs
 
 
+def rows_sha256(rows: Iterable[Sequence[str]]) -> str:
+    """sha256 over training rows of texts, in order: one JSON list per row and line (streamed, so a
+    200k-row split is never one string)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(list(row), ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
 def pairs_hash(pairs: Sequence[TrainingPair]) -> str:
     """sha256 over the texts in order. Ids are left out: renaming ids changes no training step
     (duplicate passages are recognised by text, see ``duplicate_mask``)."""
-    digest = hashlib.sha256()
-    for p in pairs:
-        digest.update(json.dumps([p.query, p.passage], ensure_ascii=False).encode("utf-8"))
-        digest.update(b"\n")
-    return digest.hexdigest()
+    return rows_sha256((p.query, p.passage) for p in pairs)
 
 
 def same_passage_groups(passages: Sequence[str]) -> list[int]:

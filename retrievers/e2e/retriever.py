@@ -24,17 +24,16 @@ empty answer would silently remove the retriever term (retrievers.md, quirk 7).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from benchmarks.artifacts import Artifact, training_hyper
+from benchmarks.artifacts import Artifact, canonical_sha256, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import TrainingPair, same_passage_groups, training_pairs
+from benchmarks.training.data import rows_sha256
 from benchmarks.training.fit import cached_training, encoder_base
 from benchmarks.training.loop import precision_for
 from benchmarks.training.recipes import recipes_for
@@ -92,13 +91,6 @@ def answer_rows(triples: list[tuple[str, str, str]]) -> list[Any]:
     return [Row(q, passage, a, g) for (q, passage, a), g in zip(triples, groups)]
 
 
-def rows_hash(rows: list[tuple[str, str, str]]) -> str:
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(json.dumps(list(row), ensure_ascii=False).encode("utf-8") + b"\n")
-    return digest.hexdigest()
-
-
 @register("e2e")
 class E2ERetriever(ContrastiveRetriever):
     """Encoder trained jointly with a causal generator LM (DALM RAG-e2e); evaluated as a retriever."""
@@ -133,7 +125,7 @@ class E2ERetriever(ContrastiveRetriever):
         device = self._device(ctx)
         base = encoder_base(self.base, instruction=self._instruction(), generator=generator.fingerprint())
         artifact, record = cached_training(
-            ctx, kind=self.artifact_kind, base=base, data_sha256=rows_hash(triples), hyper=self.hyper(device),
+            ctx, kind=self.artifact_kind, base=base, data_sha256=rows_sha256(triples), hyper=self.hyper(device),
             impl_version=self.impl_version, build=lambda folder: self._train(triples, generator, ctx, folder),
             recipe=self.recipe, **rows_info)
         folder = artifact.path / "retriever"
@@ -168,7 +160,8 @@ class E2ERetriever(ContrastiveRetriever):
         gen_files = {k: v for k, v in artifact.files.items() if k.startswith("generator/")}
         self.generator_card = {
             "base": generator.fingerprint(),
-            "trained_sha256": hashlib.sha256(json.dumps(sorted(gen_files.items())).encode()).hexdigest()
+            # Python's default JSON form, as these records always had it
+            "trained_sha256": canonical_sha256(sorted(gen_files.items()), ascii=True, spaced=True)
             if gen_files else None,
             "saved": "lora adapter" if self.params.generator_lora else "full model",
         }
