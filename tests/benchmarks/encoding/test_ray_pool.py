@@ -1,0 +1,42 @@
+"""--ray: encoding on a local Ray (2 CPUs) gives the single-process vectors, and stores them."""
+import numpy as np
+import pytest
+
+from benchmarks.context import RunContext
+from benchmarks.encoding import embed
+from test_engine import uber_passages
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_actors_give_the_vectors_of_one_process(local_ray, tmp_path):
+    from retrievers.sentence_transformer import SentenceTransformerRetriever
+
+    texts = uber_passages(24)
+    r = SentenceTransformerRetriever("plain", {"model": "minilm-l6", "batch_size": 4})
+    r.encode_batch_size = 8  # three batches over two actors
+    one = embed(r, "passage", texts, RunContext(cache_dir=tmp_path / "one", progress=False, device="cpu"))
+    ctx = RunContext(cache_dir=tmp_path / "ray", progress=False, device="cpu", workers=2, ray=True)
+    on_ray = embed(r, "passage", texts, ctx)
+    assert ctx.stats["encoded_texts"] == 24 and np.array_equal(one, on_ray)
+    warm = RunContext(cache_dir=tmp_path / "ray", progress=False, ray=True)
+    assert np.array_equal(embed(r, "passage", texts, warm), one) and warm.stats["encoded_texts"] == 0
+
+
+def test_missing_ray_says_how_to_install(monkeypatch):
+    import builtins
+
+    from benchmarks.encoding import ray_pool
+
+    real = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                        if name.startswith("ray") else real(name, *a, **k))
+    with pytest.raises(RuntimeError, match=r"pip install -e '\.\[ray\]'"):
+        ray_pool.import_ray()
