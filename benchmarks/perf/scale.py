@@ -126,12 +126,12 @@ def instrument(timer: PhaseTimer) -> None:
     import benchmarks.loaders.dedupe as dedupe
     import benchmarks.report as report
     import benchmarks.runner as runner
-    from retrievers.base import DenseRetriever
+    import benchmarks.encoding as encoding
 
     for owner, attr, phase in (
         (loaders.LOADERS, "csv-qa", "load"),
         (dedupe, "apply", "dedupe"), (csv_qa, "_rename_to_content_ids", "dedupe"), (holdout, "carve", "holdout"),
-        (runner, "evaluation_fingerprint", "fingerprint"), (DenseRetriever, "embed", "encode"),
+        (runner, "evaluation_fingerprint", "fingerprint"), (encoding, "embed", "encode"),
         (runner.SuiteRunner, "train", "train"), (runner, "cached_check", "leakage"),
         (compress, "compressed_search", "search"), (runner, "evaluate", "metrics"), (runner, "bootstrap_ci", "cis"),
         (runner, "write_record", "records"), (tables, "paired_tests", "paired_tests"),
