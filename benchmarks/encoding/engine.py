@@ -14,7 +14,7 @@ Where the missing batches are encoded is the run's choice, never the plugin's: h
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -30,7 +30,7 @@ def embed(retriever: Any, side: str, texts: Sequence[str], ctx: RunContext, *, h
     sent = retriever.prepare_texts(side, list(texts), ctx)
     cache = ctx.embedding_cache()
     hits, misses = cache.hits, cache.misses
-    encode = retriever.encode_queries if side == "query" else retriever.encode_passages
+    encode = encoder_of(retriever, side)
     vectors = cache.embed(
         retriever.cache_fingerprint(side), sent, lambda batch: encode(batch, ctx),
         batch_size=retriever.encode_batch_size, progress=ctx.progress,
@@ -42,6 +42,11 @@ def embed(retriever: Any, side: str, texts: Sequence[str], ctx: RunContext, *, h
     ctx.add_stat("encoded_texts", cache.misses - misses)
     ctx.add_stat("cached_texts", cache.hits - hits)
     return vectors
+
+
+def encoder_of(retriever: Any, side: str) -> Callable[[list[str], RunContext], Any]:
+    """The plugin's encode method for one side (also what worker processes and Ray actors call)."""
+    return retriever.encode_queries if side == "query" else retriever.encode_passages
 
 
 def dispatcher(retriever: Any, side: str, ctx: RunContext) -> Dispatch | None:

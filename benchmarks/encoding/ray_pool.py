@@ -26,7 +26,8 @@ import numpy as np
 
 from benchmarks.context import RunContext
 from benchmarks.encoding.cache import Dispatch
-from benchmarks.encoding.workers import encoder_of, worker_context
+from benchmarks.encoding.engine import encoder_of
+from benchmarks.encoding.workers import worker_context
 
 INSTALL_HINT = "pip install -e '.[ray]'"
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmarks.context import RunContext
 from benchmarks.encoding.cache import Dispatch
+from benchmarks.encoding.engine import encoder_of
 
 _WORKER: dict[str, Any] = {}  # in each worker process: its encode function and context
 
@@ -27,10 +28,6 @@ _WORKER: dict[str, Any] = {}  # in each worker process: its encode function and 
 def worker_context(ctx: RunContext) -> RunContext:
     """What a worker needs of the run: cache dir (models, exports), device, seed; no bars, no cache."""
     return replace(ctx, progress=False, stats={}, runs={}, embeddings=None, workers=1, ray=False)
-
-
-def encoder_of(retriever: Any, side: str) -> Callable[[list[str], RunContext], Any]:
-    return retriever.encode_queries if side == "query" else retriever.encode_passages
 
 
 def gpu_count(ctx: RunContext) -> int:
