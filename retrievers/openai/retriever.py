@@ -188,18 +188,17 @@ class OpenAIEmbeddingRetriever(DenseRetriever):
         return vectors
 
     def encode_queries(self, texts: list[str], ctx: RunContext) -> Iterator[tuple[list[str], np.ndarray]]:
-        return self._request_all(texts, ctx, "query")
+        return self._request_all(texts, ctx)
 
     def encode_passages(self, texts: list[str], ctx: RunContext) -> Iterator[tuple[list[str], np.ndarray]]:
-        return self._request_all(texts, ctx, "passage")
+        return self._request_all(texts, ctx)
 
     def policy(self) -> RetryPolicy:
         p = self.params
         return RetryPolicy(p.max_retries, p.backoff_base_s, p.backoff_max_s, p.max_retry_after_s,
                            timeout_s=p.timeout_s, max_wait_s=p.max_wait_s)
 
-    def _request_all(self, texts: list[str], ctx: RunContext,
-                     side: str) -> Iterator[tuple[list[str], np.ndarray]]:
+    def _request_all(self, texts: list[str], ctx: RunContext) -> Iterator[tuple[list[str], np.ndarray]]:
         """Yields (texts, vectors) per request as it completes, at most ``concurrency`` in flight;
         the engine caches each one before the next request starts."""
         p = self.params
