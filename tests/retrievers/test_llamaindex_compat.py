@@ -135,3 +135,33 @@ def test_llamaindex_rows_in_a_suite(tmp_path, monkeypatch):
     code, again = run_suite(tmp_path, name, "r2", "--retriever", "li-adapter")
     assert again["li-adapter"]["training"]["reused"] is True
     assert again["li-adapter"]["metrics"] == rec["li-adapter"]["metrics"]
+
+
+def test_a_warm_row_reuses_llamaindexs_rankings_and_only_for_the_same_inputs(tmp_path, monkeypatch):
+    from benchmarks.context import RunContext
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    split = tiny_split()
+    queries = dict(split.queries)
+
+    def row(fail: bool = False) -> LlamaIndexRetriever:
+        r = LlamaIndexRetriever("li", {"model": "minilm-l6"})
+        r._base = HashEmbedding()  # deterministic stand-in for the model, one text at a time
+
+        def refuse(*args: Any) -> Any:
+            raise AssertionError("LlamaIndex ran again")
+        if fail:
+            r._retrieve = refuse  # type: ignore[method-assign]
+        return r
+
+    cold, warm = RunContext(progress=False), RunContext(progress=False)
+    first = row().retrieve(split.corpus, queries, 2, cold)
+    assert "llamaindex_run_remembered" not in cold.stats
+    assert all(len(hits) == 2 for hits in first.values()) and len(first) == len(queries)
+    again = row(fail=True).retrieve(split.corpus, queries, 2, warm)
+    assert again == first and warm.stats["llamaindex_run_remembered"] == 1.0
+    assert warm.stats["index_s"] == cold.stats["index_s"]  # the cold run's cost, kept
+    with pytest.raises(AssertionError, match="ran again"):  # another k, another query text: computed
+        row(fail=True).retrieve(split.corpus, queries, 1, RunContext(progress=False))
+    with pytest.raises(AssertionError, match="ran again"):
+        row(fail=True).retrieve(split.corpus, {**queries, next(iter(queries)): "changed"}, 2, RunContext(progress=False))
