@@ -53,6 +53,37 @@ def token_log_probs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tens
     return -nll.view(b, length - 1)
 
 
+def generator_token_log_probs(generator: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                              needed: torch.Tensor) -> torch.Tensor:
+    """``token_log_probs`` of the generator's logits, computed only where ``needed`` [B, L-1] (the
+    loss mask) is true; 0 elsewhere, where every loss multiplies by 0 anyway.
+
+    The full [B, L, V] logits are the e2e step's largest tensors (batch 20 x 256 tokens x
+    SmolLM2's 49,152 words: 1 GB in fp32, with the copy, log-softmax and gradient cross_entropy
+    keeps beside it), though DALM's loss reads only the answer tokens. So the model computes its
+    logits for the last position only (``logits_to_keep=1``), its body's output (the final hidden
+    state) is caught on the way, and the output layer runs on the needed rows alone. A model
+    whose logits are not plain ``output_layer(final hidden state)`` (soft-capped or scaled
+    logits), seen at that last position, goes the full way.
+    """
+    core = generator.get_base_model() if hasattr(generator, "get_base_model") else generator  # under peft
+    body, head = core.base_model, core.get_output_embeddings()
+    if body is core or head is None:
+        return token_log_probs(generator(input_ids=input_ids, attention_mask=attention_mask).logits, input_ids)
+    seen: list[torch.Tensor] = []
+    hook = body.register_forward_hook(lambda module, args, output: seen.append(output[0]))
+    try:
+        last = generator(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=1).logits[:, -1]
+    finally:
+        hook.remove()
+    hidden = seen[-1]
+    if not torch.allclose(head(hidden[:, -1]).float(), last.float(), rtol=1e-3, atol=1e-4):
+        return token_log_probs(generator(input_ids=input_ids, attention_mask=attention_mask).logits, input_ids)
+    rows = needed.nonzero(as_tuple=True)  # (sequence, target position t-1)
+    nll = F.cross_entropy(head(hidden[:, :-1][rows]).float(), input_ids[:, 1:][rows], reduction="none")
+    return torch.zeros(needed.shape, dtype=nll.dtype, device=nll.device).index_put(rows, -nll)
+
+
 def target_masks(attention_mask: torch.Tensor, answer_start: torch.Tensor,
                  lm_loss_on_prompt: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss mask m, answer mask) over targets t = 1..L-1, as float [B, L-1].

@@ -96,7 +96,9 @@ class E2ERetriever(ContrastiveRetriever):
     """Encoder trained jointly with a causal generator LM (DALM RAG-e2e); evaluated as a retriever."""
 
     # 2: the saved generator adapter names its base model by id, not by this machine's path
-    impl_version = "2"
+    # 3: the generator's output layer runs on the loss's tokens only (loss.generator_token_log_probs):
+    # the same loss, other float rounding
+    impl_version = "3"
     Params = E2EParams
     recipes = recipes_for("dalm-e2e")
     artifact_kind = "e2e"  # the spec's kind, and the trained model's id suffix

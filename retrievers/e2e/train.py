@@ -25,7 +25,7 @@ from benchmarks.training.encode import encode, load_trainable, prefixes, save_tr
 from benchmarks.training.loop import precision_for, total_steps
 from benchmarks.training.losses import in_batch_scores
 from retrievers.e2e.data import TextOptions, collate, encode_row
-from retrievers.e2e.loss import LossParts, e2e_loss, token_log_probs
+from retrievers.e2e.loss import LossParts, e2e_loss, generator_token_log_probs, target_masks
 from retrievers.e2e.generator import add_generator_lora, load_generator
 
 
@@ -78,8 +78,8 @@ def batch_loss(m: Models, rows: list[Row], params: Any, device: str) -> LossPart
     b = len(rows)
     pairs = [(i, j) for i in range(b) for j in range(b)] if params.loss == "marginal" else [(i, i) for i in range(b)]
     enc = generator_batch(m.gtok, rows, pairs, params, device)
-    logits = m.generator(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
-    lp = token_log_probs(logits, enc["input_ids"])
+    needed, _ = target_masks(enc["attention_mask"], enc["answer_start"], params.lm_loss_on_prompt)
+    lp = generator_token_log_probs(m.generator, enc["input_ids"], enc["attention_mask"], needed.bool())
     return e2e_loss(scores, lp, enc["attention_mask"], enc["answer_start"], params.loss, params.lm_loss_on_prompt)
 
 

@@ -202,6 +202,43 @@ def test_lora_targets_per_architecture():
     assert out.shape == (1, 3, 50)
 
 
+def test_output_layer_on_the_loss_tokens_only_gives_the_full_logits_loss():
+    """generator_token_log_probs == token_log_probs(full logits) on the masked tokens, gradients
+    too, for Llama and GPT-2 (peft-wrapped); a model whose logits are not its output layer's
+    (here: a head that disagrees) takes the full path."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    from retrievers.e2e.generator import add_generator_lora
+    from retrievers.e2e.loss import generator_token_log_probs
+
+    torch.manual_seed(0)
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=40, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32))
+    no_dropout = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}  # the two paths draw alike, but compare exactly
+    gpt2 = add_generator_lora(GPT2LMHeadModel(GPT2Config(vocab_size=40, n_positions=32, n_embd=16, n_layer=2,
+                                                         n_head=2, **no_dropout)), 4, 8, 0.0, None)
+    ids = torch.randint(3, 40, (3, 9))
+    attn = torch.ones_like(ids)
+    attn[1, 6:] = 0  # a right-padded row
+    needed, _ = target_masks(attn, torch.tensor([4, 2, 7]), lm_loss_on_prompt=False)
+    for model in (llama, gpt2):
+        def loss_and_grads(fast):
+            model.zero_grad()
+            lp = (generator_token_log_probs(model, ids, attn, needed.bool()) if fast
+                  else token_log_probs(model(input_ids=ids, attention_mask=attn).logits, ids))
+            loss = -(needed * lp).sum()
+            loss.backward()
+            return needed * lp, [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        (full, g_full), (fast, g_fast) = loss_and_grads(False), loss_and_grads(True)
+        assert fast.abs().sum() > 0 and torch.allclose(fast, full, atol=1e-6)
+        assert len(g_fast) == len(g_full) and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_fast, g_full))
+        assert (generator_token_log_probs(model, ids, attn, needed.bool())[needed == 0] == 0).all()
+    wrong_head = torch.nn.Linear(16, 40)
+    llama.get_output_embeddings = lambda: wrong_head  # type: ignore[method-assign]
+    full = token_log_probs(llama(input_ids=ids, attention_mask=attn).logits, ids)
+    assert torch.allclose(generator_token_log_probs(llama, ids, attn, needed.bool()), full)
+
+
 # ---- tiny models end to end
 
 TOPICS = {"d0": "paris is the capital city of france", "d1": "penguins live on ice in antarctica",
