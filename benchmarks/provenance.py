@@ -76,6 +76,16 @@ def environment() -> dict[str, Any]:
     }
 
 
+def peak_rss_gib() -> float:
+    """This process's peak resident memory so far (GiB): recorded after each row, so the row that
+    raised a run's peak can be read off the records (the figure never goes down)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 3)  # bytes on macOS, KiB on Linux
+
+
 def device_description(device: str) -> str:
     if device == "cuda":
         try:

@@ -27,7 +27,7 @@ from benchmarks.fingerprint import evaluation_fingerprint
 from benchmarks.holdout import fingerprint_spec
 from benchmarks.leakage import cached_check
 from benchmarks.fusion_rows import finished_run
-from benchmarks.provenance import device_description, environment, source_sha256
+from benchmarks.provenance import device_description, environment, peak_rss_gib, source_sha256
 from benchmarks.record_checks import refresh_command
 from benchmarks.records import integer_counts, record_path, write_attempt, write_record
 from benchmarks.stats import bootstrap_ci
@@ -246,7 +246,7 @@ class SuiteRunner:
         record.update(results, status="ok", training=training, stats=integer_counts(ctx.stats))
         record["timing"] = {
             "retrieve_s": round(retrieve_s, 3), "total_s": round(time.perf_counter() - t_start, 3),
-            **{k: round(v, 3) for k, v in ctx.stats.items() if k.endswith("_s")},
+            "process_peak_rss_gib": peak_rss_gib(), **{k: round(v, 3) for k, v in ctx.stats.items() if k[-2:] == "_s"},
         }
         write_record(path, record, per_query=per_query, run=run)
         if entry.name in self.planned.consumed:  # a fusion row later in this run fuses it

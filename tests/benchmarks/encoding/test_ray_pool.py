@@ -40,3 +40,32 @@ def test_missing_ray_says_how_to_install(monkeypatch):
                         if name.startswith("ray") else real(name, *a, **k))
     with pytest.raises(RuntimeError, match=r"pip install -e '\.\[ray\]'"):
         ray_pool.import_ray()
+
+
+def test_an_interrupted_ray_job_keeps_its_stored_batches_and_resumes(local_ray, tmp_path, monkeypatch):
+    """The driver stops (Ctrl-C) after the first batch is stored: that batch stays in the cache,
+    and the re-run encodes only the other two, with the single-process vectors."""
+    from benchmarks.encoding.cache import EmbeddingCache
+    from retrievers.sentence_transformer import SentenceTransformerRetriever
+
+    texts = uber_passages(24)
+    r = SentenceTransformerRetriever("plain", {"model": "minilm-l6", "batch_size": 4})
+    r.encode_batch_size = 8
+    one = embed(r, "passage", texts, RunContext(cache_dir=tmp_path / "one", progress=False, device="cpu"))
+    store, calls = EmbeddingCache.store, []
+
+    def store_then_stop(self, fingerprint, batch, vectors):
+        calls.append(len(batch))
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        store(self, fingerprint, batch, vectors)
+
+    monkeypatch.setattr(EmbeddingCache, "store", store_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        embed(r, "passage", texts, RunContext(cache_dir=tmp_path / "ray", progress=False, device="cpu",
+                                              workers=2, ray=True))
+    monkeypatch.setattr(EmbeddingCache, "store", store)
+    kept = RunContext(cache_dir=tmp_path / "ray").embedding_cache().lookup(r.cache_fingerprint("passage"), texts)
+    assert len(kept) == 8
+    again = RunContext(cache_dir=tmp_path / "ray", progress=False, device="cpu", workers=2, ray=True)
+    assert np.array_equal(embed(r, "passage", texts, again), one) and again.stats["encoded_texts"] == 16
