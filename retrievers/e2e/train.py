@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.errors import ConfigError
 from benchmarks.llm.models import ResolvedGenerator
 from benchmarks.training import deterministic, duplicate_mask, train_loop
 from benchmarks.training.encode import encode, load_trainable, prefixes, save_trained
@@ -72,8 +71,6 @@ def generator_batch(tok: Any, rows: list[Row], pairs: list[tuple[int, int]], par
 
 def batch_loss(m: Models, rows: list[Row], params: Any, device: str) -> LossParts:
     """Loss of one in-batch set. Generator rows: (i, i) for dalm/independent, all (i, j) for marginal."""
-    import torch
-
     scores = retriever_scores(m.retriever, m.rtok, rows, params, device)
     b = len(rows)
     pairs = [(i, j) for i in range(b) for j in range(b)] if params.loss == "marginal" else [(i, i) for i in range(b)]
