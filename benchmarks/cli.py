@@ -126,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from benchmarks.leaderboard_refresh import refresh_leaderboard
     from benchmarks.plan import plan
-    from benchmarks.report import write_leaderboard
     from benchmarks.runner import RunOptions, SuiteRunner
 
     options = RunOptions(
@@ -142,8 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("harness").warning("warning: %s", text)
     ok = all([SuiteRunner(planned, options).run() for planned in checked.suites])
     if not args.no_leaderboard:
-        write_leaderboard(args.results_dir, args.leaderboard)
-        logging.getLogger("harness").info("leaderboard written to %s", args.leaderboard)
+        written = refresh_leaderboard(args.results_dir, args.leaderboard)
+        logging.getLogger("harness").info("leaderboard %s %s", "written to" if written else "unchanged:", args.leaderboard)
     return EXIT_OK if ok else EXIT_FAILED
 
 

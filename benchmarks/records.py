@@ -126,17 +126,43 @@ def _write_locked(path: Path, record: dict[str, Any], per_query: dict[str, dict[
                   run: Run | None) -> None:
     record = portable(dict(record, schema_version=SCHEMA))
     stem = path.name[: -len(".json")]
+    sidecars: dict[Path, bytes] = {}
     for key, data in (("per_query", None if per_query is None else dumps_json(per_query).encode("utf-8")),
                       ("run", None if run is None else trec_run_bytes(run, tag=stem))):
         if data is None:
             continue
         sha = _sha256(data)
         name = f"{stem}.{sha[:16]}.{SIDECARS[0] if key == 'per_query' else SIDECARS[1]}"
-        atomic_write_bytes(path.with_name(name), data)
+        sidecars[path.with_name(name)] = data
         record[key] = {"path": name, "sha256": sha}
-    atomic_write_json(path, record)
+    if not _same_record(path, record) or not all(p.is_file() for p in sidecars):
+        for sidecar, data in sidecars.items():
+            atomic_write_bytes(sidecar, data)
+        atomic_write_json(path, record)
     failed_path(path).unlink(missing_ok=True)
     collect_garbage(path)
+
+
+# What may differ between two runs that found the same thing: when they ran and how long they took.
+RUN_TIME_FIELDS = ("started_at", "timing")
+
+
+def _without_run_time(record: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in record.items() if k not in RUN_TIME_FIELDS}
+    if isinstance(out.get("stats"), dict):  # its seconds (encode_s, search_s, ...) are timings too
+        out["stats"] = {k: v for k, v in out["stats"].items() if not k.endswith("_s")}
+    return out
+
+
+def _same_record(path: Path, record: dict[str, Any]) -> bool:
+    """Whether the row's record already says exactly this, apart from when it ran and how long
+    it took: then it is left as it is (the first run's date and timings stay), so a re-run that
+    changes nothing writes nothing, and the leaderboard it would rebuild is the one already there."""
+    try:
+        old = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(old, dict) and _without_run_time(old) == _without_run_time(json.loads(dumps_json(record)))
 
 
 def write_attempt(path: Path, record: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from benchmarks.leaderboard_tables import (MISSING, ExtraColumn, Leaderboard, No
                                            build_leaderboard, md_inline)
 from benchmarks.cards import card_notes
 from benchmarks.compress_report import bytes_per_vector, compression_lines
+from benchmarks.leaderboard_refresh import PLOTS_DIR  # links are relative to the leaderboard file
 from benchmarks.leakage_report import leakage_notes
 from benchmarks.power import mde_note
 from benchmarks.protocol_report import ann_recall, ann_recall_text, protocol_notes
@@ -29,7 +30,6 @@ from benchmarks.significance import DOWN, UP, PairedTest, paired_tests, signific
 __all__ = ["DOWN", "MISSING", "UP", "EXTRA_COLUMNS", "NOTE_PROVIDERS", "FORMATS", "PairedTest", "paired_tests",
            "significance", "p_value_table", "render", "write_leaderboard", "leaderboard_tables"]
 
-PLOTS_DIR = "plots"  # next to the leaderboard file; links are relative to it
 
 # Hooks for other features, one line each: columns shown after the metrics in every table (in every
 # format), and note lines said under every table (Markdown inline text; after the settings note).

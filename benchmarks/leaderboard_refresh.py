@@ -1,0 +1,62 @@
+"""The leaderboard after a run: regenerated unless nothing it is made from has changed.
+
+A suite re-run that changes no record (``records._same_record`` leaves such records untouched)
+would rebuild the same leaderboard, at the cost of pandas, every table, test and plot. So the run
+remembers (``benchmarks/memo.py``) what it wrote for which inputs, and skips the rebuild when the
+inputs are the same and the leaderboard and its plots are still exactly what it wrote. The inputs
+are everything the leaderboard reads: every record and attempt file under the results dir
+(sidecars by name, which holds their content hash), the suite files (staleness is judged against
+them), and the harness's own code. ``harness.py leaderboard`` always rebuilds.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from benchmarks.memo import remembered
+
+PACKAGE = Path(__file__).resolve().parent
+PLOTS_DIR = "plots"  # the leaderboard's plots, next to its file (benchmarks/report.py draws them)
+SIDECAR_SUFFIXES = (".per_query.json", ".run.gz")  # named by their content's sha256
+
+
+def _inputs(results_dir: Path, leaderboard: Path) -> list[bytes]:
+    from benchmarks.suites import suite_dirs
+
+    parts = [str(results_dir.resolve()).encode(), str(leaderboard.resolve()).encode()]
+    if results_dir.is_dir():
+        for path in sorted(p for p in results_dir.rglob("*") if p.is_file()):
+            rel = path.relative_to(results_dir).as_posix().encode()
+            parts.append(rel if path.name.endswith(SIDECAR_SUFFIXES) else rel + b"\0" + path.read_bytes())
+    for d in suite_dirs():
+        if d.is_dir():
+            parts += [str(p.resolve()).encode() + b"\0" + p.read_bytes() for p in sorted(d.glob("*.yaml"))]
+    code = sorted(p for p in PACKAGE.rglob("*.py") if "perf" not in p.relative_to(PACKAGE).parts)
+    parts += [p.relative_to(PACKAGE).as_posix().encode() + b"\0" + p.read_bytes() for p in code]
+    return [hashlib.sha256(part).digest() for part in parts]
+
+
+def _outputs(leaderboard: Path) -> list[list[str]]:
+    """The leaderboard file and every plot beside it, by content: what a skip would leave as is."""
+    files = [leaderboard] + sorted((leaderboard.resolve().parent / PLOTS_DIR).rglob("*"))
+    return [[str(p), hashlib.sha256(p.read_bytes()).hexdigest()] for p in files if p.is_file()] \
+        if leaderboard.is_file() else []
+
+
+def refresh_leaderboard(results_dir: Path, leaderboard: Path) -> bool:
+    """``write_leaderboard(results_dir, leaderboard)`` unless its inputs and outputs are as it left
+    them; returns whether it was written."""
+    results_dir, leaderboard = Path(results_dir), Path(leaderboard)
+    written: list[bool] = []
+
+    def write() -> list[list[str]]:
+        from benchmarks.report import write_leaderboard
+
+        write_leaderboard(results_dir, leaderboard)
+        written.append(True)
+        return _outputs(leaderboard)
+
+    remembered("leaderboard", sys.modules[__name__], _inputs(results_dir, leaderboard), write,
+               valid=lambda outputs: bool(outputs) and outputs == _outputs(leaderboard))
+    return bool(written)
