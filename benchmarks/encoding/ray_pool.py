@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import pickle
+import sys
 import traceback
 from typing import Any, Callable
 
@@ -34,6 +35,11 @@ INSTALL_HINT = "pip install -e '.[ray]'"
 
 def import_ray() -> Any:
     """Ray with Ray Data, or an error that says how to install it."""
+    if "ray" not in sys.modules and not os.environ.get("RAY_ADDRESS"):
+        # Token auth, Ray's default for a new local cluster, said explicitly so that Ray does not
+        # warn of it on every run. Only before ray is first imported: the driver reads it then,
+        # the cluster's processes when they start, and the two must agree.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
         import ray.data  # noqa: F401  (the extra is ray[data]; plain ray lacks pyarrow)
@@ -50,9 +56,8 @@ def connect(ray: Any) -> None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats prompt or upload
         address = os.environ.get("RAY_ADDRESS") or None
         if address is None:
-            # Ray's default for a new local cluster (token auth), set explicitly so that it is
-            # not announced with a warning on every run.
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
+            # (no RAY_AUTH_MODE here: after the import it reached the cluster but not the driver,
+            # and ray.init failed with "Authentication token is missing"; see import_ray)
             ray.init(include_dashboard=False, logging_level=logging.WARNING)
         else:
             ray.init(address=address, logging_level=logging.WARNING)

@@ -69,3 +69,20 @@ def test_an_interrupted_ray_job_keeps_its_stored_batches_and_resumes(local_ray, 
     assert len(kept) == 8
     again = RunContext(cache_dir=tmp_path / "ray", progress=False, device="cpu", workers=2, ray=True)
     assert np.array_equal(embed(r, "passage", texts, again), one) and again.stats["encoded_texts"] == 16
+
+
+def test_connect_starts_a_local_ray_in_a_fresh_process(tmp_path):
+    """What `run --ray` does without RAY_ADDRESS, in a process that has not imported ray: the
+    test fixture above starts Ray by itself, so it would not catch a connect() that cannot
+    (RAY_AUTH_MODE set after ray's import once made ray.init fail on a missing token)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("from benchmarks.encoding.ray_pool import connect, import_ray\n"
+             "ray = import_ray(); connect(ray); print(int(ray.cluster_resources()['CPU'])); ray.shutdown()\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=240,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert int(proc.stdout.split()[-1]) >= 1 and "Token authentication is enabled" not in proc.stderr
