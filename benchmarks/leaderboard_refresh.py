@@ -11,6 +11,7 @@ them), and the harness's own code. ``harness.py leaderboard`` always rebuilds.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -28,19 +29,27 @@ def _inputs(results_dir: Path, leaderboard: Path) -> list[bytes]:
     if results_dir.is_dir():
         for path in sorted(p for p in results_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(results_dir).as_posix().encode()
-            parts.append(rel if path.name.endswith(SIDECAR_SUFFIXES) else rel + b"\0" + path.read_bytes())
+            parts.append(rel if path.name.endswith(SIDECAR_SUFFIXES) else rel + b"\0" + _bytes(path))
     for d in suite_dirs():
         if d.is_dir():
-            parts += [str(p.resolve()).encode() + b"\0" + p.read_bytes() for p in sorted(d.glob("*.yaml"))]
+            parts += [str(p.resolve()).encode() + b"\0" + _bytes(p) for p in sorted(d.glob("*.yaml"))]
     code = sorted(p for p in PACKAGE.rglob("*.py") if "perf" not in p.relative_to(PACKAGE).parts)
     parts += [p.relative_to(PACKAGE).as_posix().encode() + b"\0" + p.read_bytes() for p in code]
     return [hashlib.sha256(part).digest() for part in parts]
 
 
+def _bytes(path: Path) -> bytes:
+    """A file's bytes; one that cannot be read gives bytes no earlier run saw, so nothing is skipped."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return os.urandom(32)
+
+
 def _outputs(leaderboard: Path) -> list[list[str]]:
     """The leaderboard file and every plot beside it, by content: what a skip would leave as is."""
     files = [leaderboard] + sorted((leaderboard.resolve().parent / PLOTS_DIR).rglob("*"))
-    return [[str(p), hashlib.sha256(p.read_bytes()).hexdigest()] for p in files if p.is_file()] \
+    return [[str(p), hashlib.sha256(_bytes(p)).hexdigest()] for p in files if p.is_file()] \
         if leaderboard.is_file() else []
 
 
