@@ -1,5 +1,6 @@
 """Peak memory and seconds of e2e training steps under DALM's recipe: the generator's full
-[B, L, V] logits (as before impl_version 3) against the output layer on the loss's tokens only.
+[B, L, V] logits (as before impl_version 3), the output layer on the loss's tokens only (now),
+and that with the generator's activation checkpointing (`generator_checkpointing: true`).
 
     python -m benchmarks.perf.e2e_step [--steps 3] [--batch 20] [--threads 2]
 
@@ -18,6 +19,9 @@ import resource
 import subprocess
 import sys
 import time
+
+
+VARIANTS = ("full", "selected", "checkpointed")
 
 
 def peak_rss_gib() -> float:
@@ -41,7 +45,8 @@ def one_variant(variant: str, steps: int, batch: int, threads: int) -> dict[str,
             lambda gen, ids, attn, needed: token_log_probs(gen(input_ids=ids, attention_mask=attn).logits, ids))
     entry = load_suite("arcee").datasets[0]
     split = load_dataset(entry.model_copy(update={"split": entry.train_split}), None).split
-    row = E2ERetriever("e2e", {"model": "minilm-l6", "generator": "smollm2-135m", "recipe": "dalm-e2e"})
+    row = E2ERetriever("e2e", {"model": "minilm-l6", "generator": "smollm2-135m", "recipe": "dalm-e2e",
+                               "generator_checkpointing": variant == "checkpointed"})
     pairs = training_pairs(split, row.passage_text)[:steps * batch]
     rows = [e2e_train.Row(p.query, p.passage, " ".join(p.passage.split()[:12]), i) for i, p in enumerate(pairs)]
     rss_before = peak_rss_gib()
@@ -68,24 +73,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=20, help="DALM's e2e batch (the dalm-e2e recipe)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variant", choices=("full", "selected"), help=argparse.SUPPRESS)  # the child process
+    ap.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # the child process
     args = ap.parse_args(argv)
     if args.variant:
         print(json.dumps(one_variant(args.variant, args.steps, args.batch, args.threads)))
         return 0
     results = []
-    for variant in ("full", "selected"):
+    for variant in VARIANTS:
         out = subprocess.run([sys.executable, "-m", "benchmarks.perf.e2e_step", "--variant", variant,
                               "--steps", str(args.steps), "--batch", str(args.batch), "--threads", str(args.threads)],
                              check=True, capture_output=True, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
-    full, sel = results
+    full, sel, ckpt = results
     for r in results:
         print(f"{r['variant']:>8}: peak RSS {r['peak_rss_gib']:.2f} GiB (models loaded {r['peak_rss_gib_models_loaded']:.2f}),"
               f" step s {r['step_s']}, first loss {r['losses'][0]:.6f}")
     print(f"selected/full: peak RSS {sel['peak_rss_gib'] / full['peak_rss_gib']:.2f}x, "
           f"median step {sorted(sel['step_s'])[len(sel['step_s']) // 2] / sorted(full['step_s'])[len(full['step_s']) // 2]:.2f}x, "
           f"first-step loss difference {abs(sel['losses'][0] - full['losses'][0]):.2e}")
+    print(f"checkpointed/selected: peak RSS {ckpt['peak_rss_gib'] / sel['peak_rss_gib']:.2f}x, "
+          f"steps {ckpt['step_s']} vs {sel['step_s']}, losses equal: {ckpt['losses'] == sel['losses']}")
     return 0
 
 

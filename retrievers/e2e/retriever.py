@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from benchmarks.artifacts import Artifact, canonical_sha256, training_hyper
+from benchmarks.artifacts import Artifact, canonical_sha256, eval_only, training_hyper
 from benchmarks.context import RunContext
 from benchmarks.training import TrainingPair, same_passage_groups, training_pairs
 from benchmarks.training.data import rows_sha256
@@ -81,6 +81,10 @@ class E2EParams(AnswerRowsParams):
     generator_lora_targets: list[str] | None = None  # None: per architecture (generator.py)
     loss: Literal["dalm", "marginal", "independent"] = "dalm"
     save_generator: bool = True
+    # Recompute each generator layer in the backward pass instead of keeping its activations: about
+    # a third more generator compute for a fraction of the memory (docs/dalm.md: the activations of
+    # SmolLM2's 30 layers over a DALM batch are 9.5 GiB). The same weights, so not in the key.
+    generator_checkpointing: bool = eval_only(False)
 
 
 def answer_rows(triples: list[tuple[str, str, str]]) -> list[Any]:

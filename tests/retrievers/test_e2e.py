@@ -403,3 +403,32 @@ def test_peft_metadata_is_made_portable(tmp_path):
                                 "target_modules": ["q_proj", "v_proj"]}
     assert "/home/me" not in text and not (tmp_path / "README.md").exists()
     portable_peft_files(tmp_path / "missing", "x")  # a full fine-tune folder has no peft files: nothing to do
+
+
+def test_generator_checkpointing_gives_the_same_gradients(tiny_models):
+    """Activation checkpointing on the generator (a memory switch, kept out of the artifact key)
+    gives bit-identical losses and gradients, dropout included (LoRA dropout, BERT dropout 0.1)."""
+    from benchmarks.llm.models import resolve_generator
+    from retrievers.e2e.retriever import E2ERetriever
+    from retrievers.e2e.train import Row, batch_loss, load_models
+
+    params = E2ERetriever("e2e", tiny_params(tiny_models, lora_dropout=0.1)).params
+    rows = [Row(q, TOPICS[d], a, i) for i, (_, q, d, a) in enumerate(QA[:4])]
+    out = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        p = params.model_copy(update={"generator_checkpointing": checkpointing})
+        _, m = load_models(tiny_models[0], resolve_generator(tiny_models[1]), p, "cpu")
+        m.retriever.train()
+        m.generator.train()
+        assert bool(getattr(m.generator, "is_gradient_checkpointing", False)) is checkpointing
+        torch.manual_seed(1)
+        loss = batch_loss(m, rows, p, "cpu").total
+        loss.backward()
+        grads = [x.grad.clone() for model in (m.retriever, m.generator) for x in model.parameters()
+                 if x.grad is not None]
+        out.append((loss.detach(), grads))
+    (loss_a, grads_a), (loss_b, grads_b) = out
+    assert torch.equal(loss_a, loss_b) and len(grads_a) == len(grads_b) > 0
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+    assert "generator_checkpointing" not in E2ERetriever("e2e", tiny_params(tiny_models)).hyper()
