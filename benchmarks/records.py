@@ -135,7 +135,7 @@ def _write_locked(path: Path, record: dict[str, Any], per_query: dict[str, dict[
         name = f"{stem}.{sha[:16]}.{SIDECARS[0] if key == 'per_query' else SIDECARS[1]}"
         sidecars[path.with_name(name)] = data
         record[key] = {"path": name, "sha256": sha}
-    if not _same_record(path, record) or not all(p.is_file() for p in sidecars):
+    if not _same_record(path, record) or not all(_holds(p, data) for p, data in sidecars.items()):
         for sidecar, data in sidecars.items():
             atomic_write_bytes(sidecar, data)
         atomic_write_json(path, record)
@@ -152,6 +152,13 @@ def _without_run_time(record: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("stats"), dict):  # its seconds (encode_s, search_s, ...) are timings too
         out["stats"] = {k: v for k, v in out["stats"].items() if not k.endswith("_s")}
     return out
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _same_record(path: Path, record: dict[str, Any]) -> bool:

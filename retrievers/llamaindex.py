@@ -197,7 +197,8 @@ class LlamaIndexRetriever(Retriever):
             return self._retrieve(passages, queries, k, ctx)
 
         out = remembered("llamaindex-run", sys.modules[__name__], inputs, compute,
-                         valid=lambda v: isinstance(v, dict) and {"run", "index_s", "search_s"} <= set(v))
+                         valid=lambda v: isinstance(v, dict) and isinstance(v.get("run"), dict)
+                         and isinstance(v.get("index_s"), float) and isinstance(v.get("search_s"), float))
         ctx.add_stat("index_s", out["index_s"])
         ctx.add_stat("search_s", out["search_s"])
         if not computed:

@@ -127,3 +127,31 @@ def test_writers_racing_and_writers_killed(tmp_path):
     assert raced["reads"] > 0 and raced["writer_failures"] == 0
     assert raced["mismatches"] == 0 and raced["read_errors"] == 0
     assert kills(tmp_path / "kills", runs=3, writes=25, seed=1) == {"kill_runs": 3, "inconsistent_after_kill": 0}
+
+
+def test_a_record_that_says_the_same_is_not_rewritten(tmp_path):
+    """Only when and how long may differ (started_at, timing, stats in seconds); anything else,
+    or a damaged sidecar, and the record is written again."""
+    path = tmp_path / "s" / "d" / "row.json"
+    path.parent.mkdir(parents=True)
+    base = {"suite": "s", "row": "row", "status": "ok", "metrics": {"mrr@10": 0.5},
+            "stats": {"encoded_texts": 0, "encode_s": 0.1}, "started_at": "t0", "timing": {"total_s": 1.0}}
+    run = {"q1": {"d1": 1.0, "d2": 0.5}}
+    write_record(path, base, per_query={"mrr@10": {"q1": 0.5}}, run=run)
+    files = sorted(p for p in path.parent.iterdir())
+
+    def state():
+        return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in path.parent.iterdir()}
+
+    before = state()
+    write_record(path, {**base, "started_at": "t1", "timing": {"total_s": 9.0},
+                        "stats": {"encoded_texts": 0, "encode_s": 7.0}}, per_query={"mrr@10": {"q1": 0.5}}, run=run)
+    assert state() == before and sorted(path.parent.iterdir()) == files
+    write_record(path, {**base, "metrics": {"mrr@10": 0.25}}, per_query={"mrr@10": {"q1": 0.25}}, run=run)
+    assert json.loads(path.read_text())["metrics"] == {"mrr@10": 0.25}
+    assert json.loads(path.read_text())["started_at"] == "t0"  # this call's own
+    sidecar = path.parent / json.loads(path.read_text())["run"]["path"]
+    good = sidecar.read_bytes()
+    sidecar.write_bytes(b"damaged")
+    write_record(path, {**base, "metrics": {"mrr@10": 0.25}}, per_query={"mrr@10": {"q1": 0.25}}, run=run)
+    assert sidecar.read_bytes() == good
