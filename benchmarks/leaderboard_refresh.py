@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,17 +20,19 @@ from benchmarks.memo import remembered
 
 PACKAGE = Path(__file__).resolve().parent
 PLOTS_DIR = "plots"  # the leaderboard's plots, next to its file (benchmarks/report.py draws them)
-SIDECAR_SUFFIXES = (".per_query.json", ".run.gz")  # named by their content's sha256
+# Sidecars named by their content's sha256 (an older record's <row>.per_query.json is read instead).
+HASHED_NAME = re.compile(r"\.[0-9a-f]{16}\.(per_query\.json|run\.gz)$")
 
 
 def _inputs(results_dir: Path, leaderboard: Path) -> list[bytes]:
     from benchmarks.suites import suite_dirs
 
-    parts = [str(results_dir.resolve()).encode(), str(leaderboard.resolve()).encode()]
+    # as resolved and as spelled: the leaderboard's text names the results dir as it was given
+    parts = [str(results_dir.resolve()).encode(), str(leaderboard.resolve()).encode(), str(results_dir).encode()]
     if results_dir.is_dir():
         for path in sorted(p for p in results_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(results_dir).as_posix().encode()
-            parts.append(rel if path.name.endswith(SIDECAR_SUFFIXES) else rel + b"\0" + _bytes(path))
+            parts.append(rel if HASHED_NAME.search(path.name) else rel + b"\0" + _bytes(path))
     for d in suite_dirs():
         if d.is_dir():
             parts += [str(p.resolve()).encode() + b"\0" + _bytes(p) for p in sorted(d.glob("*.yaml"))]
@@ -59,13 +62,17 @@ def refresh_leaderboard(results_dir: Path, leaderboard: Path) -> bool:
     results_dir, leaderboard = Path(results_dir), Path(leaderboard)
     written: list[bool] = []
 
+    inputs = _inputs(results_dir, leaderboard)
+
     def write() -> list[list[str]]:
         from benchmarks.report import write_leaderboard
 
         write_leaderboard(results_dir, leaderboard)
         written.append(True)
-        return _outputs(leaderboard)
+        # Remembered only if nothing changed while it was built (another job writing a record):
+        # an empty answer never counts as a match, so the next run rebuilds.
+        return _outputs(leaderboard) if _inputs(results_dir, leaderboard) == inputs else []
 
-    remembered("leaderboard", sys.modules[__name__], _inputs(results_dir, leaderboard), write,
+    remembered("leaderboard", sys.modules[__name__], inputs, write,
                valid=lambda outputs: bool(outputs) and outputs == _outputs(leaderboard))
     return bool(written)

@@ -27,13 +27,13 @@ def remembered(name: str, code: ModuleType, inputs: list[bytes], compute: Callab
         memo = json.loads(path.read_text(encoding="utf-8"))
         if memo.get("key") == key and "value" in memo and valid(memo["value"]):
             return memo["value"]
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         pass  # absent or damaged: compute it again
     value = compute()
     try:
         atomic_write_json(path, {"key": key, "value": value})
-    except OSError:
-        pass  # a read-only cache
+    except (OSError, ValueError, TypeError):
+        pass  # a read-only cache, or a value JSON cannot hold (NaN): not remembered
     return value
 
 

@@ -107,7 +107,7 @@ def integer_counts(stats: dict[str, float]) -> dict[str, float | int]:
 def _current_status(path: Path) -> str | None:
     try:
         data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data.get("status") if isinstance(data, dict) else None
 
@@ -167,7 +167,7 @@ def _same_record(path: Path, record: dict[str, Any]) -> bool:
     changes nothing writes nothing, and the leaderboard it would rebuild is the one already there."""
     try:
         old = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # damaged: rewrite it
         return False
     return isinstance(old, dict) and _without_run_time(old) == _without_run_time(json.loads(dumps_json(record)))
 

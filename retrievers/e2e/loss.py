@@ -68,7 +68,7 @@ def generator_token_log_probs(generator: Any, input_ids: torch.Tensor, attention
     """
     core = generator.get_base_model() if hasattr(generator, "get_base_model") else generator  # under peft
     body, head = core.base_model, core.get_output_embeddings()
-    if body is core or head is None:
+    if body is core or head is None or _transformed_logits(core.config):
         return token_log_probs(generator(input_ids=input_ids, attention_mask=attention_mask).logits, input_ids)
     seen: list[torch.Tensor] = []
     hook = body.register_forward_hook(lambda module, args, output: seen.append(output[0]))
@@ -76,12 +76,21 @@ def generator_token_log_probs(generator: Any, input_ids: torch.Tensor, attention
         last = generator(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=1).logits[:, -1]
     finally:
         hook.remove()
-    hidden = seen[-1]
+    hidden = seen.pop()
     if not torch.allclose(head(hidden[:, -1]).float(), last.float(), rtol=1e-3, atol=1e-4):
+        del hidden, last  # not kept alive beside the full forward's graph
         return token_log_probs(generator(input_ids=input_ids, attention_mask=attention_mask).logits, input_ids)
     rows = needed.nonzero(as_tuple=True)  # (sequence, target position t-1)
     nll = F.cross_entropy(head(hidden[:, :-1][rows]).float(), input_ids[:, 1:][rows], reduction="none")
     return torch.zeros(needed.shape, dtype=nll.dtype, device=nll.device).index_put(rows, -nll)
+
+
+def _transformed_logits(config: Any) -> bool:
+    """Whether the model's logits are more than its output layer's (Gemma's soft-capping, Granite's
+    and Cohere's scaling): those models take the full path at once, without a trial forward."""
+    return bool(getattr(config, "final_logit_softcapping", None)) or \
+        getattr(config, "logits_scaling", 1.0) not in (None, 1, 1.0) or \
+        getattr(config, "logit_scale", 1.0) not in (None, 1, 1.0)
 
 
 def target_masks(attention_mask: torch.Tensor, answer_start: torch.Tensor,

@@ -147,11 +147,15 @@ def test_a_record_that_says_the_same_is_not_rewritten(tmp_path):
     write_record(path, {**base, "started_at": "t1", "timing": {"total_s": 9.0},
                         "stats": {"encoded_texts": 0, "encode_s": 7.0}}, per_query={"mrr@10": {"q1": 0.5}}, run=run)
     assert state() == before and sorted(path.parent.iterdir()) == files
-    write_record(path, {**base, "metrics": {"mrr@10": 0.25}}, per_query={"mrr@10": {"q1": 0.25}}, run=run)
+    write_record(path, {**base, "metrics": {"mrr@10": 0.25}, "started_at": "t2"}, per_query={"mrr@10": {"q1": 0.25}},
+                 run=run)
     assert json.loads(path.read_text())["metrics"] == {"mrr@10": 0.25}
-    assert json.loads(path.read_text())["started_at"] == "t0"  # this call's own
+    assert json.loads(path.read_text())["started_at"] == "t2"  # a changed record is this call's, whole
     sidecar = path.parent / json.loads(path.read_text())["run"]["path"]
     good = sidecar.read_bytes()
     sidecar.write_bytes(b"damaged")
     write_record(path, {**base, "metrics": {"mrr@10": 0.25}}, per_query={"mrr@10": {"q1": 0.25}}, run=run)
     assert sidecar.read_bytes() == good
+    path.write_text("[" * 100000 + "]" * 100000)  # a damaged record (too deep for json) is rewritten
+    write_record(path, base, per_query={"mrr@10": {"q1": 0.5}}, run=run)
+    assert json.loads(path.read_text())["metrics"] == {"mrr@10": 0.5}

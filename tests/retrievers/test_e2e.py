@@ -233,9 +233,16 @@ def test_output_layer_on_the_loss_tokens_only_gives_the_full_logits_loss():
         assert fast.abs().sum() > 0 and torch.allclose(fast, full, atol=1e-6)
         assert len(g_fast) == len(g_full) and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_fast, g_full))
         assert (generator_token_log_probs(model, ids, attn, needed.bool())[needed == 0] == 0).all()
+    forwards = []
+    llama.model.register_forward_hook(lambda *args: forwards.append(1))
+    llama.config.final_logit_softcapping = 30.0  # as Gemma's: its logits are not the output layer's
+    full = token_log_probs(llama(input_ids=ids, attention_mask=attn).logits, ids)
+    forwards.clear()
+    assert torch.allclose(generator_token_log_probs(llama, ids, attn, needed.bool()), full)
+    assert len(forwards) == 1  # decided from the config: no trial forward
+    llama.config.final_logit_softcapping = None
     wrong_head = torch.nn.Linear(16, 40)
     llama.get_output_embeddings = lambda: wrong_head  # type: ignore[method-assign]
-    full = token_log_probs(llama(input_ids=ids, attention_mask=attn).logits, ids)
     assert torch.allclose(generator_token_log_probs(llama, ids, attn, needed.bool()), full)
 
 
