@@ -52,6 +52,8 @@ def one_variant(variant: str, steps: int, batch: int, threads: int) -> dict[str,
     rss_before = peak_rss_gib()
     torch.manual_seed(0)
     _, models = e2e_train.load_models(row.base.load_path, resolve_generator("smollm2-135m"), row.params, "cpu")
+    models.retriever.train()  # as train_e2e: dropout on, and checkpointing only acts in training mode
+    models.generator.train()
     trainable = [p for m in (models.retriever, models.generator) for p in m.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=row.params.lr)
     rss_loaded, seconds, losses = peak_rss_gib(), [], []

@@ -89,7 +89,8 @@ def load_models(retriever_path: str, generator: ResolvedGenerator, params: Any, 
     if params.generator_lora:
         gmodel = add_generator_lora(gmodel, params.lora_r, params.lora_alpha, params.lora_dropout,
                                     params.generator_lora_targets)
-    if params.generator_checkpointing:  # non-reentrant: works with frozen inputs (LoRA), keeps RNG state
+    if params.generator_checkpointing and getattr(gmodel, "supports_gradient_checkpointing", False):
+        # non-reentrant: works with frozen inputs (LoRA), and restores the random state it recomputes under
         gmodel.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return st, Models(rmodel, rtok, gmodel, gtok)
 
