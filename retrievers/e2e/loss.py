@@ -58,9 +58,10 @@ def generator_token_log_probs(generator: Any, input_ids: torch.Tensor, attention
     """``token_log_probs`` of the generator's logits, computed only where ``needed`` [B, L-1] (the
     loss mask) is true; 0 elsewhere, where every loss multiplies by 0 anyway.
 
-    The full [B, L, V] logits are the e2e step's largest tensors (batch 20 x 256 tokens x
-    SmolLM2's 49,152 words: 1 GB in fp32, with the copy, log-softmax and gradient cross_entropy
-    keeps beside it), though DALM's loss reads only the answer tokens. So the model computes its
+    The full [B, L, V] logits are 1 GB in fp32 for a DALM batch (20 x 256 tokens x SmolLM2's
+    49,152 words; more with the copy and log-softmax cross_entropy keeps), though DALM's loss
+    reads only the answer tokens (the step's peak is the layers' activations, docs/dalm.md; for
+    vocabularies of 128k words the logits matter more). So the model computes its
     logits for the last position only (``logits_to_keep=1``), its body's output (the final hidden
     state) is caught on the way, and the output layer runs on the needed rows alone. A model
     whose logits are not plain ``output_layer(final hidden state)`` (soft-capped or scaled
