@@ -3,7 +3,7 @@
 Every leaderboard rewrite recomputes the same paired tests and power figures from the same
 records; remembered, a warm run skips them (and the scipy import the power figure needs). The
 ``llamaindex`` rows remember LlamaIndex's own rankings the same way (they bypass the embedding cache),
-and a run what leaderboard it wrote from which inputs (``leaderboard_refresh.py``). A
+and a run remembers which leaderboard it wrote from which inputs (``leaderboard_refresh.py``). A
 memo is keyed by its inputs and by the bytes of the module that computes it, so editing that
 code forgets every answer it gave; a damaged or unwritable memo costs time, never the answer.
 """

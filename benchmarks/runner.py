@@ -246,7 +246,7 @@ class SuiteRunner:
         record.update(results, status="ok", training=training, stats=integer_counts(ctx.stats))
         record["timing"] = {
             "retrieve_s": round(retrieve_s, 3), "total_s": round(time.perf_counter() - t_start, 3),
-            "process_peak_rss_gib": peak_rss_gib(), **{k: round(v, 3) for k, v in ctx.stats.items() if k[-2:] == "_s"},
+            "process_peak_rss_gib": peak_rss_gib(), **{k: round(v, 3) for k, v in ctx.stats.items() if k.endswith("_s")},
         }
         write_record(path, record, per_query=per_query, run=run)
         if entry.name in self.planned.consumed:  # a fusion row later in this run fuses it

@@ -8,14 +8,14 @@ MiniLM-L6 + SmolLM2-135M, `recipe: dalm-e2e` (LoRA on both, 256 generator tokens
 batches of llamaindex-10k uber (the arcee suite's train split). Answers are a stand-in, the
 first 12 words of the gold passage (the real rows use SmolLM2's cached answers, which are about
 as short): memory and time depend on their length, not their words. Each variant runs in its
-own process, since peak RSS only grows; the first step's loss is printed so the two can be seen
-to compute the same thing.
+own process, since peak RSS only grows; each step's loss is printed so the three can be seen to
+compute the same thing (dropout draws alike: seeded, and checkpointing restores the random state
+it recomputes under).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -24,14 +24,11 @@ import time
 VARIANTS = ("full", "selected", "checkpointed")
 
 
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
-
-
 def one_variant(variant: str, steps: int, batch: int, threads: int) -> dict[str, object]:
     import torch
 
     from benchmarks.llm.models import resolve_generator
+    from benchmarks.provenance import peak_rss_gib
     from benchmarks.runner import load_dataset
     from benchmarks.suites import load_suite
     from benchmarks.training import training_pairs
